@@ -1,0 +1,70 @@
+"""Lark's parse exceptions turned into diagnostics a person can act on."""
+from __future__ import annotations
+
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from dsl.ast import Pos
+from dsl.diagnostics import Diagnostic
+
+# What each terminal is called in a message.  Anonymous keyword terminals are named by lark after
+# their text (e.g. "SAY" for "say"); those are shown quoted.
+TERMINAL_NAMES = {
+    "NAME": "a name", "STRING": "a quoted text", "INT": "a whole number", "SIGNED_NUMBER": "a number",
+    "DURATION": "a duration such as 30s", "PERCENT": "a percentage such as 80%", "CLOCK": "a time such as 08:00",
+    "DATE": "a date such as 2026-10-01", "DTMF_KEY": "a key (0-9 or *)", "HTTP_METHOD": "an HTTP method (GET, POST...)",
+    "COMPARE_OP": "a comparison", "ADD_OP": "'+' or '-'", "MUL_OP": "'*' or '/'",
+    "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
+    "COMMA": "','", "COLON": "':'", "DOT": "'.'", "EQUAL": "'='", "MINUS": "'-'", "__ANON_0": "'->'",
+    "$END": "the end of the file",
+}
+
+
+def _terminal_name(name: str, grammar_terminals) -> str:
+    if name in TERMINAL_NAMES:
+        return TERMINAL_NAMES[name]
+    term = grammar_terminals.get(name) if grammar_terminals else None
+    if term is not None and term.pattern.type == "str":
+        return f"'{term.pattern.value}'"
+    return name.lower()
+
+
+def _expected(names, grammar_terminals) -> str:
+    shown = sorted({_terminal_name(n, grammar_terminals) for n in names})
+    if len(shown) > 8:
+        return ", ".join(shown[:8]) + f" or one of {len(shown) - 8} more"
+    if len(shown) > 1:
+        return ", ".join(shown[:-1]) + " or " + shown[-1]
+    return shown[0] if shown else "something else"
+
+
+def describe_syntax_error(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
+    terminals = getattr(error, "terminals_by_name", None) or {}
+    if isinstance(error, UnexpectedCharacters):
+        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+        pos = Pos(error.line, error.column, error.line, error.column + 1)
+        if char == '"':
+            return Diagnostic(path, pos, "E101", "unterminated text: a quoted text must end on the same line",
+                              hint='close it with " before the end of the line')
+        expected = _expected(error.allowed or [], terminals)
+        return Diagnostic(path, pos, "E101", f"unexpected character {char!r}; expected {expected}")
+    if isinstance(error, UnexpectedEOF):
+        lines = text.splitlines() or [""]
+        pos = Pos(len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
+        return Diagnostic(path, pos, "E102", f"the file ends too early; expected {_expected(error.expected, terminals)}",
+                          hint="check that every '{' has its '}'")
+    assert isinstance(error, UnexpectedToken)
+    token = error.token
+    if token.type == "$END":
+        lines = text.splitlines() or [""]
+        pos = Pos(len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
+        return Diagnostic(path, pos, "E102", f"the file ends too early; expected {_expected(error.expected, terminals)}",
+                          hint="check that every '{' has its '}'")
+    pos = Pos(token.line, token.column, token.end_line or token.line, token.end_column or token.column + 1)
+    shown = str(token)
+    hint = None
+    if "NAME" in error.expected and token.type != "NAME" and shown.isidentifier():
+        hint = f"'{shown}' is a keyword here; choose another name"
+    elif token.type == "NAME" and len(error.expected) <= 3:
+        hint = None
+    return Diagnostic(path, pos, "E103", f"unexpected '{shown}'; expected {_expected(error.expected, terminals)}",
+                      hint=hint)

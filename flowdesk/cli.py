@@ -1,0 +1,176 @@
+"""The `flowdesk` command line: the one place that wires the language, compiler and runtime.
+
+Exit codes: 0 when all is well, 1 when the input has errors, 2 when the command is used wrongly.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from dsl.diagnostics import Diagnostic, render, summary
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+def _print_diagnostics(diagnostics: list[Diagnostic], text_of) -> None:
+    for d in diagnostics:
+        print(render(d, text_of(d.file)), file=sys.stderr)
+        print(file=sys.stderr)
+
+
+def _failed(diagnostics: list[Diagnostic], strict: bool) -> bool:
+    return any(d.is_error or strict for d in diagnostics)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write the whole file or nothing: a reader never sees half a bundle."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------ commands
+
+def cmd_check(args) -> int:
+    from compiler import compile_project
+
+    result = compile_project(args.paths, environment=args.env)
+    _print_diagnostics(result.diagnostics, result.sources.text_of)
+    files = len(result.sources.files)
+    print(f"{files} file{'s' if files != 1 else ''} checked: {summary(result.diagnostics)}",
+          file=sys.stderr if result.diagnostics else sys.stdout)
+    return EXIT_ERRORS if _failed(result.diagnostics, args.strict) else EXIT_OK
+
+
+def cmd_compile(args) -> int:
+    from compiler import compile_project
+    from compiler.bundle import to_json
+
+    result = compile_project(args.paths, environment=args.env)
+    _print_diagnostics(result.diagnostics, result.sources.text_of)
+    if result.bundle is None or _failed(result.diagnostics, args.strict):
+        print(f"not compiled: {summary(result.diagnostics)}", file=sys.stderr)
+        return EXIT_ERRORS
+    text = to_json(result.bundle)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        write_atomically(Path(args.output), text)
+        print(f"wrote {args.output} ({result.bundle.hash})", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_fmt(args) -> int:
+    from compiler.sources import expand
+    from dsl.formatter import format_source
+
+    files, missing = expand([Path(p) for p in args.paths])
+    for name in missing:
+        print(f"{name}: no such file or folder", file=sys.stderr)
+    status = EXIT_USAGE if missing else EXIT_OK
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        formatted, diagnostics = format_source(text, str(path))
+        if formatted is None:
+            _print_diagnostics(diagnostics, lambda _: text)
+            status = max(status, EXIT_ERRORS)
+        elif formatted != text:
+            if args.check:
+                print(f"would reformat {path}", file=sys.stderr)
+                status = max(status, EXIT_ERRORS)
+            else:
+                write_atomically(path, formatted)
+                print(f"reformatted {path}", file=sys.stderr)
+    return status
+
+
+def cmd_graph(args) -> int:
+    from compiler import compile_project
+    from compiler.graph import to_dot, to_svg
+
+    result = compile_project([args.file], environment=args.env)
+    errors = [d for d in result.diagnostics if d.is_error]
+    _print_diagnostics(errors, result.sources.text_of)
+    if result.bundle is None:
+        return EXIT_ERRORS
+    flow = result.bundle.flows.get(args.flow)
+    if flow is None:
+        from dsl.diagnostics import did_you_mean
+
+        hint = did_you_mean(args.flow, result.bundle.flows) or f"the flows are: {', '.join(result.bundle.flows)}"
+        print(f"error: no flow named '{args.flow}' ({hint})", file=sys.stderr)
+        return EXIT_ERRORS
+    dot = to_dot(flow)
+    if args.output is None or args.output == "-":
+        sys.stdout.write(dot)
+        return EXIT_OK
+    out = Path(args.output)
+    if out.suffix == ".svg":
+        svg = to_svg(dot)
+        if svg is None:
+            print("error: writing SVG needs Graphviz's `dot` (Debian package graphviz); write a .dot file instead",
+                  file=sys.stderr)
+            return EXIT_ERRORS
+        write_atomically(out, svg)
+    else:
+        write_atomically(out, dot)
+    print(f"wrote {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ wiring
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flowdesk", description="Declarative call flows and CRM.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def compile_options(p):
+        p.add_argument("--env", help="environment from flowdesk.yaml (default: its default_environment)")
+        p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    p = sub.add_parser("check", help="check flow and schema files; exit 1 on errors")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (all .flow and .schema beneath)")
+    compile_options(p)
+    p.set_defaults(run=cmd_check)
+
+    p = sub.add_parser("compile", help="compile to one bundle (JSON)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("-o", "--output", help="bundle file to write (default: standard output)")
+    compile_options(p)
+    p.set_defaults(run=cmd_compile)
+
+    p = sub.add_parser("fmt", help="rewrite files in the canonical layout, keeping comments")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
+    p.set_defaults(run=cmd_fmt)
+
+    p = sub.add_parser("graph", help="draw a flow as Graphviz DOT or SVG")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--flow", required=True, help="the flow to draw")
+    p.add_argument("-o", "--output", help="out.dot or out.svg (default: DOT on standard output)")
+    p.add_argument("--env", help="environment from flowdesk.yaml")
+    p.set_defaults(run=cmd_graph)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

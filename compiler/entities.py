@@ -135,6 +135,7 @@ def _check_default_bounds(ctx: Context, out: ir.EntityField, option: ast.FieldOp
 # ------------------------------------------------------------------ forms and lists
 
 def _entity_fields(ctx: Context, table: SymbolTable, entity: str, pos) -> dict[str, str] | None:
+    """The fields of `entity`, or None after reporting that it is unknown."""
     symbol = resolve(table, ctx.report, "entity", entity, ctx.file, pos)
     return ctx.types.records.get(symbol.name) if symbol else None
 
@@ -148,8 +149,8 @@ def _known_field(ctx: Context, entity: str, fields: dict[str, str], name: str, p
 
 
 def lower_form(ctx: Context, table: SymbolTable, decl: ast.Form) -> ir.Form:
-    fields = _entity_fields(ctx, table, decl.entity, decl.pos) or {}
-    scope = Scope(record=decl.entity if fields else None, allow_user=True)
+    fields = _entity_fields(ctx, table, decl.entity, ast.where(decl.ref_pos, decl.pos)) or {}
+    scope = Scope(record=decl.entity if fields else None, allow_user=True, lenient=not fields)
     sections, placed = [], {}
     for section in decl.sections:
         out = []
@@ -172,7 +173,7 @@ def lower_form(ctx: Context, table: SymbolTable, decl: ast.Form) -> ir.Form:
 
 
 def lower_list(ctx: Context, table: SymbolTable, decl: ast.ListView) -> ir.ListView:
-    fields = _entity_fields(ctx, table, decl.entity, decl.pos) or {}
+    fields = _entity_fields(ctx, table, decl.entity, ast.where(decl.ref_pos, decl.pos)) or {}
     found: dict[str, ast.ListItem] = {}
     for item in decl.items:
         if item.key in found:

@@ -38,6 +38,7 @@ class Scope:
     variables: dict[str, str] = field(default_factory=dict)
     record: str | None = None       # entity whose fields bare names refer to
     allow_user: bool = False        # `user`: the agent acting in the studio
+    lenient: bool = False           # the record's entity is unknown (already reported): accept any name
 
 
 @dataclass
@@ -118,6 +119,8 @@ def _ref(ctx: Context, expr: ast.Ref, scope: Scope, expected: str | None) -> ir.
         path, t = [head], scope.variables[head]
     elif head == "user" and scope.allow_user:
         path, t = ["@user"], "agent"
+    elif scope.lenient or (not rest and expected == ANY):
+        return ir.Var(type=ANY, path=expr.parts)  # follows from an error already reported
     elif not rest and expected and ctx.types.enum_values(expected) is not None:
         values = ctx.types.enum_values(expected)
         if head in values:

@@ -303,7 +303,7 @@ def _retries(st: _State, settings) -> int:
 def _collect(st, stmt, sid, following, menu):
     settings = _settings(st, stmt.items, set())
     if stmt.type not in DIGIT_TYPES:
-        st.report.error(st.file, stmt.pos, "E409", f"unknown digit type '{stmt.type}'",
+        st.report.error(st.file, ast.where(stmt.ref_pos, stmt.pos), "E409", f"unknown digit type '{stmt.type}'",
                         hint=did_you_mean(stmt.type, DIGIT_TYPES) or f"the types are: {', '.join(DIGIT_TYPES)}")
     value_type = DIGIT_TYPES.get(stmt.type, ANY)
     _declare(st, stmt.var, value_type, sid, stmt.pos)
@@ -361,7 +361,7 @@ def _set(st, stmt, sid, following, menu):
         st.report.error(st.file, stmt.target.pos, "E407", "only a variable can be set; to change a record's field use `update`",
                         hint=f"update {stmt.target.parts[0]} {{ {'.'.join(stmt.target.parts[1:])} = ... }}")
     name = stmt.target.parts[0]
-    known = st.scope.variables.get(name)
+    known = st.scope.variables.get(name) if len(stmt.target.parts) == 1 else None
     value = check_as(st.ctx, stmt.value, st.scope, known, f"'{name}'") if known else check(st.ctx, stmt.value, st.scope)
     _declare(st, name, known or value.type, sid, stmt.pos)
     return ir.SetStep(id=sid, path=[name], value=value, next=_ends_here(st, stmt, following))
@@ -402,8 +402,8 @@ def _entity(st: _State, name: str, pos: ast.Pos) -> str | None:
 
 
 def _lookup(st, stmt, sid, following, menu):
-    entity = _entity(st, stmt.entity, stmt.pos)
-    scope = Scope(variables=st.scope.variables, record=entity)
+    entity = _entity(st, stmt.entity, ast.where(stmt.ref_pos, stmt.pos))
+    scope = Scope(variables=st.scope.variables, record=entity, lenient=entity is None)
     where = check_condition(st.ctx, stmt.where, scope)
     _declare(st, stmt.var, f"record:{entity}" if entity else ANY, sid, stmt.pos)
     not_found = _target(st, stmt.otherwise, following, menu) if stmt.otherwise is not None else following
@@ -433,7 +433,7 @@ def _field_values(st: _State, entity: str | None, fields: list[ast.FieldAssign],
 
 
 def _create(st, stmt, sid, following, menu):
-    entity = _entity(st, stmt.entity, stmt.pos)
+    entity = _entity(st, stmt.entity, ast.where(stmt.ref_pos, stmt.pos))
     fields = _field_values(st, entity, stmt.fields, True, stmt.pos)
     if stmt.var:
         _declare(st, stmt.var, f"record:{entity}" if entity else ANY, sid, stmt.pos)
@@ -480,7 +480,7 @@ def _http(st, stmt, sid, following, menu):
 
 
 def _enqueue(st, stmt, sid, following, menu):
-    symbol = resolve(st.table, st.report, "queue", stmt.queue, st.file, stmt.pos)
+    symbol = resolve(st.table, st.report, "queue", stmt.queue, st.file, ast.where(stmt.ref_pos, stmt.pos))
     prefer = None
     if stmt.prefer is not None:
         prefer = check_as(st.ctx, stmt.prefer, st.scope, "agent", "prefer")
@@ -515,12 +515,12 @@ def _record(st, stmt, sid, following, menu):
 
 
 def _survey(st, stmt, sid, following, menu):
-    resolve(st.table, st.report, "flow", stmt.flow, st.file, stmt.pos)
+    resolve(st.table, st.report, "flow", stmt.flow, st.file, ast.where(stmt.ref_pos, stmt.pos))
     return ir.SurveyStep(id=sid, flow=stmt.flow, next=_ends_here(st, stmt, following))
 
 
 def _subflow(st, stmt, sid, following, menu):
-    symbol = resolve(st.table, st.report, "flow", stmt.flow, st.file, stmt.pos)
+    symbol = resolve(st.table, st.report, "flow", stmt.flow, st.file, ast.where(stmt.ref_pos, stmt.pos))
     if symbol and symbol.decl is st.decl:
         st.report.error(st.file, stmt.pos, "E310", f"flow '{stmt.flow}' cannot run itself as a subflow",
                         hint="use goto to go back to an earlier step")
@@ -528,7 +528,7 @@ def _subflow(st, stmt, sid, following, menu):
 
 
 def _goto(st, stmt, sid, following, menu):
-    st.aliases[sid] = _label(st, stmt.target_label, stmt.pos)
+    st.aliases[sid] = _label(st, stmt.target_label, ast.where(stmt.ref_pos, stmt.pos))
     return None
 
 

@@ -32,8 +32,15 @@ class SourceSet:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def text_of(self, path: str) -> str | None:
+        """The text of a source file, or of another project file a diagnostic names (flowdesk.yaml)."""
         f = self.files.get(path)
-        return f.text if f else None
+        if f is not None:
+            return f.text
+        other = self.root / path
+        try:
+            return other.read_text(encoding="utf-8") if other.is_file() else None
+        except (OSError, UnicodeDecodeError):
+            return None
 
 
 def find_root(paths: list[Path]) -> Path:

@@ -18,7 +18,7 @@ from dsl.diagnostics import did_you_mean
 
 def declare_workflow_states(ctx: Context, table: SymbolTable, decl: ast.Workflow, owners: dict[str, str]) -> None:
     """Add the `state` field to the workflow's entity, before anything types its records."""
-    symbol = resolve(table, ctx.report, "entity", decl.entity, ctx.file, decl.pos)
+    symbol = resolve(table, ctx.report, "entity", decl.entity, ctx.file, ast.where(decl.ref_pos, decl.pos))
     if symbol is None:
         return
     if decl.entity in owners:
@@ -72,8 +72,12 @@ def _hours(ctx: Context, table: SymbolTable, decl: ast.Workflow) -> str | None:
         ctx.report.error(ctx.file, extra.pos, "E207", "'hours' is given twice", hint="keep one of them")
     if not items:
         return None
-    symbol = resolve(table, ctx.report, "hours", items[0].name, ctx.file, items[0].pos)
+    symbol = resolve(table, ctx.report, "hours", items[0].name, ctx.file, _at(items[0], items[0].name))
     return symbol.name if symbol else None
+
+
+def _at(item: ast.WorkflowItem, name: str) -> ast.Pos:
+    return item.name_pos.get(name, item.pos)
 
 
 def _state_ref(ctx: Context, name: str, names: list[str], pos) -> None:
@@ -85,10 +89,11 @@ def _state_ref(ctx: Context, name: str, names: list[str], pos) -> None:
 def _transition(ctx: Context, table: SymbolTable, decl: ast.Workflow, item: ast.WorkflowItem,
                 names: list[str]) -> ir.Transition:
     for name in [*item.sources, item.dest]:
-        _state_ref(ctx, name, names, item.pos)
+        _state_ref(ctx, name, names, _at(item, name))
     for role in item.roles:
-        resolve(table, ctx.report, "role", role, ctx.file, item.pos)
-    scope = Scope(record=decl.entity if decl.entity in ctx.types.records else None, allow_user=True)
+        resolve(table, ctx.report, "role", role, ctx.file, _at(item, role))
+    known = decl.entity in ctx.types.records
+    scope = Scope(record=decl.entity if known else None, allow_user=True, lenient=not known)
     guard = check_condition(ctx, item.guard, scope) if item.guard is not None else None
     actions = [_action(ctx, table, decl, a, scope) for a in item.actions]
     return ir.Transition(name=item.name, title=item.title, sources=item.sources, dest=item.dest, roles=item.roles,
@@ -146,7 +151,7 @@ def _check_graph(ctx: Context, decl: ast.Workflow, states: list[ir.WorkflowState
 
 def _sla(ctx: Context, table: SymbolTable, decl: ast.Workflow, item: ast.WorkflowItem, names: list[str]) -> ir.Sla:
     for name in [*item.sources, *item.flags]:
-        _state_ref(ctx, name, names, item.pos)
+        _state_ref(ctx, name, names, _at(item, name))
     if item.duration_ms <= 0:
         ctx.report.error(ctx.file, item.pos, "E308", "an SLA target must be longer than 0s")
     rules = []

@@ -23,6 +23,11 @@ class Pos:
 NOWHERE = Pos(0, 0, 0, 0)
 
 
+def where(precise: Pos, fallback: Pos) -> Pos:
+    """The precise position when the parser recorded one, else the enclosing node's."""
+    return precise if precise != NOWHERE else fallback
+
+
 @dataclass(kw_only=True)
 class Node:
     pos: Pos = NOWHERE
@@ -116,6 +121,8 @@ Target = Union[Block, GotoTarget]
 @dataclass(kw_only=True)
 class Stmt(Node):
     label: str | None = None
+    # Where the name this statement refers to (queue, entity, flow, label, digit type) is written.
+    ref_pos: Pos = field(default=NOWHERE, compare=False)
 
     kind = "statement"
 
@@ -328,6 +335,8 @@ class Decl(Node):
     name: str
     title: str | None = None
     end_comments: list[str] = field(default_factory=list, compare=False)
+    # Where the entity after `for` is written (forms, lists, workflows).
+    ref_pos: Pos = field(default=NOWHERE, compare=False)
 
     keyword = "declaration"
 
@@ -512,6 +521,8 @@ class WorkflowItem(Node):
     actions: list[WorkflowAction] = field(default_factory=list)
     duration_ms: int | None = None
     rules: list[SlaRule] = field(default_factory=list)
+    # Where each state or role name in this item is written, for precise diagnostics.
+    name_pos: dict[str, Pos] = field(default_factory=dict, compare=False)
 
 
 @dataclass(kw_only=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from dsl.ast import Pos
-from dsl.diagnostics import Diagnostic
+from dsl.diagnostics import Diagnostic, did_you_mean
 
 # What each terminal is called in a message.  Anonymous keyword terminals are named by lark after
 # their text (e.g. "SAY" for "say"); those are shown quoted.
@@ -61,10 +61,37 @@ def describe_syntax_error(error: UnexpectedInput, text: str, path: str) -> Diagn
                           hint="check that every '{' has its '}'")
     pos = Pos(token.line, token.column, token.end_line or token.line, token.end_column or token.column + 1)
     shown = str(token)
+    word, word_column = _word_before(text, token)
+    if word and set(error.expected) == {"COLON"}:
+        # `sya "hello"`: a word the parser could only take as a label, so most likely a misspelt statement.
+        word_pos = Pos(token.line, word_column, token.line, word_column + len(word))
+        return Diagnostic(path, word_pos, "E103", f"unknown statement '{word}'",
+                          hint=did_you_mean(word, STATEMENTS) or f"the statements are: {', '.join(STATEMENTS)}")
+    if word and token.type == "COLON":
+        word_pos = Pos(token.line, word_column, token.line, word_column + len(word))
+        return Diagnostic(path, word_pos, "E103", f"'{word}' is a reserved word and cannot be used as a name here",
+                          hint=f"choose another name, e.g. '{word}_text'")
     hint = None
     if "NAME" in error.expected and token.type != "NAME" and shown.isidentifier():
-        hint = f"'{shown}' is a keyword here; choose another name"
-    elif token.type == "NAME" and len(error.expected) <= 3:
-        hint = None
+        hint = f"'{shown}' is a reserved word; choose another name"
     return Diagnostic(path, pos, "E103", f"unexpected '{shown}'; expected {_expected(error.expected, terminals)}",
                       hint=hint)
+
+
+STATEMENTS = ["answer", "say", "play", "menu", "collect", "set", "if", "switch", "lookup", "create", "update",
+              "http", "enqueue", "transfer", "voicemail", "record", "survey", "goto", "subflow", "return",
+              "repeat", "hangup"]
+
+
+def _word_before(text: str, token) -> tuple[str | None, int]:
+    """The identifier just before `token` on its line, and its column."""
+    lines = text.splitlines()
+    if not 1 <= token.line <= len(lines):
+        return None, 0
+    before = lines[token.line - 1][: token.column - 1]
+    stripped = before.rstrip()
+    start = len(stripped)
+    while start > 0 and (stripped[start - 1].isalnum() or stripped[start - 1] == "_"):
+        start -= 1
+    word = stripped[start:]
+    return (word, start + 1) if word.isidentifier() else (None, 0)

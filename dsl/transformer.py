@@ -223,7 +223,7 @@ class ToAst(Transformer):
 
     def collect(self, meta, items):
         var, type_name, *body = items
-        return ast.Collect(pos=pos_of(meta), var=str(var), type=str(type_name), items=body)
+        return ast.Collect(pos=pos_of(meta), var=str(var), type=str(type_name), items=body, ref_pos=pos_of(type_name))
 
     def collect_length(self, meta, items):
         low, high = items
@@ -262,12 +262,13 @@ class ToAst(Transformer):
 
     def lookup(self, meta, items):
         var, entity, where, otherwise = items
-        return ast.Lookup(pos=pos_of(meta), var=str(var), entity=str(entity), where=where, otherwise=otherwise)
+        return ast.Lookup(pos=pos_of(meta), var=str(var), entity=str(entity), where=where, otherwise=otherwise,
+                          ref_pos=pos_of(entity))
 
     def create(self, meta, items):
         var, entity, *fields = items
         return ast.Create(pos=pos_of(meta), var=str(var) if var is not None else None, entity=str(entity),
-                          fields=[f for f in fields if f is not None])
+                          fields=[f for f in fields if f is not None], ref_pos=pos_of(entity))
 
     def update(self, meta, items):
         target, *fields = items
@@ -296,7 +297,7 @@ class ToAst(Transformer):
 
     def enqueue(self, meta, items):
         queue, *options = items
-        stmt = ast.Enqueue(pos=pos_of(meta), queue=str(queue))
+        stmt = ast.Enqueue(pos=pos_of(meta), queue=str(queue), ref_pos=pos_of(queue))
         for key, value, value2 in options:
             if key == "priority":
                 stmt.priority = value
@@ -326,13 +327,13 @@ class ToAst(Transformer):
         return ast.Record(pos=pos_of(meta))
 
     def survey(self, meta, items):
-        return ast.Survey(pos=pos_of(meta), flow=str(items[0]))
+        return ast.Survey(pos=pos_of(meta), flow=str(items[0]), ref_pos=pos_of(items[0]))
 
     def goto(self, meta, items):
-        return ast.Goto(pos=pos_of(meta), target_label=str(items[0]))
+        return ast.Goto(pos=pos_of(meta), target_label=str(items[0]), ref_pos=pos_of(items[0]))
 
     def subflow(self, meta, items):
-        return ast.Subflow(pos=pos_of(meta), flow=str(items[0]))
+        return ast.Subflow(pos=pos_of(meta), flow=str(items[0]), ref_pos=pos_of(items[0]))
 
     def return_(self, meta, items):
         return ast.Return(pos=pos_of(meta))
@@ -395,7 +396,8 @@ class ToAst(Transformer):
     # ---------------------------------------------------------- forms and lists
     def form_decl(self, meta, items):
         name, entity, title, *sections = items
-        return ast.Form(pos=pos_of(meta), name=str(name), entity=str(entity), title=_text(title), sections=sections)
+        return ast.Form(pos=pos_of(meta), name=str(name), entity=str(entity), title=_text(title), sections=sections,
+                        ref_pos=pos_of(entity))
 
     def form_section(self, meta, items):
         title, when, *fields = items
@@ -419,7 +421,8 @@ class ToAst(Transformer):
 
     def list_decl(self, meta, items):
         name, entity, title, *body = items
-        return ast.ListView(pos=pos_of(meta), name=str(name), entity=str(entity), title=_text(title), items=body)
+        return ast.ListView(pos=pos_of(meta), name=str(name), entity=str(entity), title=_text(title), items=body,
+                            ref_pos=pos_of(entity))
 
     def list_columns(self, meta, items):
         return ast.ListItem(pos=pos_of(meta), key="columns", value=_names(items))
@@ -440,10 +443,12 @@ class ToAst(Transformer):
     # ---------------------------------------------------------- workflows
     def workflow_decl(self, meta, items):
         name, entity, title, *body = items
-        return ast.Workflow(pos=pos_of(meta), name=str(name), entity=str(entity), title=_text(title), items=body)
+        return ast.Workflow(pos=pos_of(meta), name=str(name), entity=str(entity), title=_text(title), items=body,
+                            ref_pos=pos_of(entity))
 
     def workflow_hours(self, meta, items):
-        return ast.WorkflowItem(pos=pos_of(meta), kind="hours", name=str(items[0]))
+        return ast.WorkflowItem(pos=pos_of(meta), kind="hours", name=str(items[0]),
+                                name_pos={str(items[0]): pos_of(items[0])})
 
     def workflow_state(self, meta, items):
         name, *flags, title = items
@@ -455,11 +460,12 @@ class ToAst(Transformer):
     def workflow_transition(self, meta, items):
         name, title, sources, dest, roles, guard, actions = items
         return ast.WorkflowItem(pos=pos_of(meta), kind="transition", name=str(name), title=_text(title),
-                                sources=sources, dest=str(dest), roles=roles or [], guard=guard,
-                                actions=actions or [])
+                                sources=list(sources), dest=str(dest), roles=list(roles or []), guard=guard,
+                                actions=actions or [],
+                                name_pos=_positions([*sources.tokens, dest, *(roles.tokens if roles else [])]))
 
     def names(self, meta, items):
-        return _names(items)
+        return _Names(items)
 
     fired_by = names
 
@@ -483,7 +489,8 @@ class ToAst(Transformer):
     def workflow_sla(self, meta, items):
         name, duration, start, stops, rules = items
         return ast.WorkflowItem(pos=pos_of(meta), kind="sla", name=str(name), duration_ms=parse_duration(duration),
-                                sources=[str(start)], flags=stops, rules=rules or [])
+                                sources=[str(start)], flags=list(stops), rules=rules or [],
+                                name_pos=_positions([start, *stops.tokens]))
 
     def sla_escalate(self, meta, items):
         return ast.SlaRule(pos=pos_of(meta), kind="escalate", percent=_percent(items[0]), who=str(items[1]))
@@ -516,7 +523,7 @@ class ToAst(Transformer):
 
     def eval_part(self, meta, items):
         name, title, not_for, *parts = items
-        return ast.EvalPart(pos=pos_of(meta), name=str(name), title=_text(title), not_for=not_for or [], items=parts)
+        return ast.EvalPart(pos=pos_of(meta), name=str(name), title=_text(title), not_for=list(not_for or []), items=parts)
 
     not_for = names
 
@@ -573,6 +580,21 @@ class ToAst(Transformer):
 
     def not_in(self, meta, items):
         return ast.In(pos=pos_of(meta), subject=items[0], options=list(items[1:]), negated=True)
+
+
+class _Names(list):
+    """Names as strings that remember their tokens (for positions)."""
+
+    def __init__(self, tokens):
+        super().__init__(str(t) for t in tokens if t is not None)
+        self.tokens = [t for t in tokens if t is not None]
+
+
+def _positions(tokens) -> dict[str, ast.Pos]:
+    out: dict[str, ast.Pos] = {}
+    for t in tokens:
+        out.setdefault(str(t), pos_of(t))
+    return out
 
 
 def _fold(meta, op, items):

@@ -401,7 +401,8 @@ class ToAst(Transformer):
 
     def form_section(self, meta, items):
         title, when, *fields = items
-        return ast.FormSection(pos=pos_of(meta), title=_text(title), when=when, fields=fields)
+        return ast.FormSection(pos=pos_of(meta), title=_text(title), when=when,
+                               fields=[f for f in fields if f is not None])
 
     def form_field(self, meta, items):
         name, *options = items

@@ -1,14 +1,16 @@
 """Turns lark's parse tree into the syntax tree of `dsl.ast`.
 
 One method per grammar alias; each receives the rule's `meta` (its position) and its children,
-with `None` standing in for an optional part that was left out.
+with `None` standing in for an optional part that was left out.  `ToAst.transform` walks the tree
+bottom-up without recursion, so deeply nested input cannot exhaust Python's stack, and calls the
+methods directly, which is several times faster than lark's generic Transformer.
 """
 from __future__ import annotations
 
 import datetime
 from decimal import Decimal
 
-from lark import Token, Transformer, v_args
+from lark import Token, Tree
 
 from dsl import ast
 from dsl.literals import parse_duration, unquote
@@ -32,8 +34,29 @@ def _names(items) -> list[str]:
     return [str(t) for t in items if t is not None]
 
 
-@v_args(meta=True)
-class ToAst(Transformer):
+class ToAst:
+    def transform(self, tree: Tree):
+        """Post-order walk: each node's method runs after its children have been built."""
+        methods: dict[str, object] = {}
+        results: list = []
+        stack: list = [(tree, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if not isinstance(node, Tree):
+                results.append(node)
+            elif expanded:
+                count = len(node.children)
+                children = results[len(results) - count:] if count else []
+                del results[len(results) - count:]
+                method = methods.get(node.data)
+                if method is None:
+                    method = methods[node.data] = getattr(self, node.data)
+                results.append(method(node.meta, children))
+            else:
+                stack.append((node, True))
+                stack.extend((child, False) for child in reversed(node.children))
+        return results[0]
+
     # ---------------------------------------------------------- file
     def start(self, meta, items):
         imports = [i for i in items if isinstance(i, ast.Import)]

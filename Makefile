@@ -4,10 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SYSTEM := $(VENV)/.system
 
 .PHONY: run test bench fmt check clean
 
-$(STAMP): pyproject.toml
+$(SYSTEM): scripts/system-packages
+	bash scripts/system-packages
+	mkdir -p $(VENV) && touch $(SYSTEM)
+
+$(STAMP): pyproject.toml $(SYSTEM)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

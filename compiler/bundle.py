@@ -2,24 +2,17 @@
 
 The JSON is byte-identical for identical input: dictionaries are built in name order, the
 pydantic field order is fixed, and the hash is the sha256 of the compact JSON of everything but
-the hash itself.
+the hash itself.  pydantic's own (compiled) serializer writes both.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 
 from compiler import ir
 
 
-def _data(bundle: ir.Bundle) -> dict:
-    return bundle.model_dump(mode="json", exclude_defaults=False)
-
-
 def content_hash(bundle: ir.Bundle) -> str:
-    data = _data(bundle)
-    data.pop("hash", None)
-    compact = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    compact = bundle.model_dump_json(exclude={"hash"})
     return "sha256:" + hashlib.sha256(compact.encode("utf-8")).hexdigest()
 
 
@@ -28,7 +21,7 @@ def seal(bundle: ir.Bundle) -> ir.Bundle:
 
 
 def to_json(bundle: ir.Bundle) -> str:
-    return json.dumps(_data(bundle), ensure_ascii=False, indent=1) + "\n"
+    return bundle.model_dump_json(indent=1) + "\n"
 
 
 def from_json(text: str) -> ir.Bundle:

@@ -1,95 +1,196 @@
 """Attach `#` comments to the syntax-tree nodes they describe, so formatting keeps them.
 
-A comment on a line of its own belongs to the next node that starts below it (a leading comment);
-a comment after code on the same line belongs to the innermost node that ends on that line (a
-trailing comment); comments after the last node of a block belong to the block's end.
+The formatter prints some nodes on lines of their own (declarations, statements, menu items,
+entity fields ...); these are the *entries* of the braced *regions* that hold them.  Every
+comment goes to one of three places, chosen so that printing the tree gives the comments back
+in the order they were written:
+
+- after code, right behind an entry that ends there: that entry's `trailing_comment`;
+- otherwise, before an entry: one of its `comments` (leading lines);
+- after the last entry of a region: the region's `end_comments`, printed before its `}`.
+
+A comment inside something printed on one line (an expression spread over lines, the head of
+an `if`) moves above that line.
 """
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import dataclass
 
 from dsl import ast
 
-
-def _children(node):
-    for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
-        if isinstance(value, ast.Node):
-            yield value
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, ast.Node):
-                    yield item
-                elif isinstance(item, tuple):
-                    yield from (x for x in item if isinstance(x, ast.Node))
+Position = tuple[int, int]
+END_OF_FILE: Position = (1 << 62, 0)
 
 
-# Nodes the formatter prints on lines of their own: comments can be kept beside these.
-LINE_NODES = (ast.Import, ast.Decl, ast.Stmt, ast.MenuOption, ast.EventHandler, ast.Setting, ast.HoursItem,
-              ast.QueueItem, ast.AgentItem, ast.FlowEntry, ast.FlowVar, ast.FieldDecl, ast.FormSection,
-              ast.ListItem, ast.WorkflowItem, ast.Permission, ast.EvalPart, ast.EvalItem, ast.FieldAssign,
-              ast.WorkflowAction, ast.SlaRule, ast.Case, ast.HttpField)
-
-# Nodes with a closing brace that can hold comments written before it.
-CONTAINERS = (ast.Module, ast.Decl, ast.Block)
+@dataclass
+class Entry:
+    node: ast.Node  # holds the comments written before and after it
+    start: Position
+    end: Position
 
 
-def _walk(node, parent_container, out):
-    if isinstance(node, LINE_NODES):
-        out.append((node, parent_container))
-    container = node if isinstance(node, CONTAINERS) else parent_container
-    for child in _children(node):
-        _walk(child, container, out)
+@dataclass
+class Region:
+    owner: ast.Node  # holds the comments written before the closing brace
+    entries: list[Entry]
+    start: Position
+    end: Position
+
+
+def end_comments(node: ast.Node) -> list[str]:
+    """The comments before a node's closing brace.
+
+    Module, declarations and blocks declare the field; other braced nodes (menus, collects,
+    switches, form sections ...) get it as a plain attribute the first time a comment is there,
+    which leaves their equality and their shape as the compiler sees it unchanged.
+    """
+    found = getattr(node, "end_comments", None)
+    if found is None:
+        found = []
+        node.end_comments = found
+    return found
+
+
+def _start(node: ast.Node) -> Position:
+    return (node.pos.line, node.pos.column)
+
+
+def _end(node: ast.Node) -> Position:
+    return (node.pos.end_line, node.pos.end_column)
+
+
+def _entry(node: ast.Node) -> Entry:
+    return Entry(node, _start(node), _end(node))
+
+
+def _body(owner: ast.Node, items) -> Region:
+    """A region spanning the whole of `owner`: comments in its head count as inside it."""
+    entries = sorted((_entry(i) for i in items), key=lambda e: e.start)
+    return Region(owner, entries, _start(owner), _end(owner))
+
+
+def _block(target) -> list[Region]:
+    return [_body(target, target.statements)] if isinstance(target, ast.Block) else []
+
+
+def _with_otherwise(node, items, otherwise) -> Region:
+    """Switch cases and http settings, then the `else` line, which the formatter prints on its own."""
+    region = _body(node, items)
+    if otherwise is not None:
+        region.entries.append(_entry(otherwise))
+    return region
+
+
+def regions(node: ast.Node) -> list[Region]:
+    """The braced bodies of `node` whose entries the formatter prints one per line, in order."""
+    match node:
+        case ast.Module():
+            entries = sorted((_entry(n) for n in [*node.imports, *node.declarations]), key=lambda e: e.start)
+            return [Region(node, entries, (0, 0), END_OF_FILE)]
+        case ast.Flow():
+            return [_body(node, [*node.entries, *node.variables, *node.body])]
+        case ast.Hours() | ast.Queue() | ast.Agent() | ast.ListView() | ast.Workflow():
+            return [_body(node, node.items)]
+        case ast.Entity():
+            return [_body(node, node.fields)]
+        case ast.Form():
+            return [_body(node, node.sections)]
+        case ast.Role():
+            return [_body(node, node.permissions)]
+        case ast.Evaluation():
+            region = _body(node, node.parts)
+            if node.call_types:
+                first, last = node.call_types[0], node.call_types[-1]
+                region.entries.insert(0, Entry(first, _start(first), _end(last)))
+            return [region]
+        case ast.FormSection():
+            return [_body(node, node.fields)]
+        case ast.EvalPart():
+            return [_body(node, node.items)]
+        case ast.WorkflowItem(kind="transition"):
+            return [_body(node, node.actions)]
+        case ast.WorkflowItem(kind="sla"):
+            return [_body(node, node.rules)]
+        case ast.Menu() | ast.Collect():
+            return [_body(node, node.items)]
+        case ast.MenuOption() | ast.EventHandler() | ast.Case():
+            return _block(node.target)
+        case ast.If():
+            return [r for b in node.branches for r in _block(b.target)] + _block(node.otherwise)
+        case ast.Switch():
+            return [_with_otherwise(node, node.cases, node.otherwise)]
+        case ast.Lookup() | ast.TransferAgent():
+            return _block(node.otherwise)
+        case ast.Create() | ast.Update():
+            return [_body(node, node.fields)]
+        case ast.Http():
+            return [_with_otherwise(node, node.items, node.otherwise)]
+        case ast.Setting(key="returns"):
+            return [_body(node, node.value)]
+        case ast.Block():
+            return _block(node)
+    return []
+
+
+def _all_entries(module: ast.Module) -> list[tuple[Entry, int]]:
+    """Every entry with its depth, walked without recursion so deep nesting cannot overflow."""
+    found = []
+    stack = [(region, 0) for region in reversed(regions(module))]
+    while stack:
+        region, depth = stack.pop()
+        for entry in reversed(region.entries):
+            found.append((entry, depth))
+            stack.extend((r, depth + 1) for r in reversed(regions(entry.node)))
+    return found
+
+
+def _first_slot(region: Region) -> list[str]:
+    return region.entries[0].node.comments if region.entries else end_comments(region.owner)
+
+
+def _slot_for(region: Region, at: Position) -> list[str]:
+    """Where a comment at `at`, inside `region`, and not behind an entry's last code goes."""
+    while True:
+        entry = next((e for e in region.entries if at <= e.end), None)
+        if entry is None:
+            return end_comments(region.owner)
+        if at < entry.start:
+            return entry.node.comments
+        inner = regions(entry.node)
+        inside = next((r for r in inner if r.start <= at <= r.end), None)
+        if inside is not None:
+            region = inside
+            continue
+        later = [r for r in inner if r.start > at]
+        if later:
+            return _first_slot(later[0])
+        earlier = [r for r in inner if r.end < at]
+        if earlier:
+            return end_comments(earlier[-1].owner)
+        return entry.node.comments
 
 
 def attach_comments(module: ast.Module, comments: list[tuple[int, int, str]], text: str) -> None:
     if not comments:
         return
-    nodes: list[tuple[ast.Node, ast.Node]] = []
-    _walk(module, module, nodes)
-    nodes = [n for n in nodes if n[0].pos.line > 0]
-    lines = text.splitlines()
+    # Lark counts lines by "\n" alone; str.splitlines would also split at \x0c, \u2028 and others.
+    lines = text.split("\n")
+    ending_on: dict[int, list[tuple[Entry, int]]] = {}
+    for entry, depth in _all_entries(module):
+        ending_on.setdefault(entry.end[0], []).append((entry, depth))
+    top = regions(module)[0]
     for line, column, comment in comments:
-        before = lines[line - 1][: column - 1] if line - 1 < len(lines) else ""
-        if before.strip():
-            # After code on the same line: the innermost line node ending there.
-            owners = [n for n, _ in nodes if n.pos.end_line == line]
-            if owners:
-                owner = min(owners, key=lambda n: (n.pos.end_column - n.pos.column, -n.pos.column))
-                owner.trailing_comment = comment
-                continue
-            owners = [n for n, _ in nodes if n.pos.line == line]
-            if owners:
-                owners[0].trailing_comment = comment
-                continue
-        following = [(n, c) for n, c in nodes if n.pos.line > line]
-        if following:
-            node, container = min(following, key=lambda nc: (nc[0].pos.line, nc[0].pos.column))
-            enclosing = _innermost_container(module, line)
-            if enclosing is not None and not _inside(node, enclosing):
-                enclosing.end_comments.append(comment)
-            else:
-                node.comments.append(comment)
+        comment = comment.rstrip()
+        code = lines[line - 1][: column - 1] if line - 1 < len(lines) else ""
+        owner = _trailing_owner(ending_on.get(line, []), code) if code.strip() else None
+        if owner is not None:
+            owner.trailing_comment = comment
         else:
-            enclosing = _innermost_container(module, line) or module
-            enclosing.end_comments.append(comment)
+            _slot_for(top, (line, column)).append(comment)
 
 
-def _inside(node: ast.Node, container: ast.Node) -> bool:
-    if isinstance(container, ast.Module):
-        return True
-    return (container.pos.line, container.pos.column) <= (node.pos.line, node.pos.column) and \
-        (node.pos.end_line, node.pos.end_column) <= (container.pos.end_line, container.pos.end_column)
-
-
-def _innermost_container(module: ast.Module, line: int):
-    """The innermost declaration or block whose braces enclose `line`."""
-    best = None
-    stack = [module]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.Decl, ast.Block)) and node.pos.line < line < node.pos.end_line:
-            if best is None or node.pos.line >= best.pos.line:
-                best = node
-        stack.extend(_children(node))
-    return best
+def _trailing_owner(candidates: list[tuple[Entry, int]], code: str) -> ast.Node | None:
+    """The deepest entry whose last code is the last code before the comment (commas aside)."""
+    owners = [(depth, entry.end, entry.node) for entry, depth in candidates
+              if not code[entry.end[1] - 1:].strip(" \t\r\x0c,")]
+    return max(owners, key=lambda owner: owner[:2])[2] if owners else None

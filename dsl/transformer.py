@@ -315,7 +315,9 @@ class ToAst:
         return ast.Setting(pos=pos_of(meta), key="body", value=items[0])
 
     def http_returns(self, meta, items):
-        fields = [ast.HttpField(pos=pos_of(n), name=str(n), type=t) for n, t in zip(items[::2], items[1::2])]
+        # A returned field spans its name and its type, so a comment after the type is its own.
+        fields = [ast.HttpField(pos=ast.Pos(n.line, n.column, t.pos.end_line, t.pos.end_column), name=str(n), type=t)
+                  for n, t in zip(items[::2], items[1::2])]
         return ast.Setting(pos=pos_of(meta), key="returns", value=fields)
 
     def enqueue(self, meta, items):
@@ -475,7 +477,10 @@ class ToAst:
                                 name_pos={str(items[0]): pos_of(items[0])})
 
     def workflow_state(self, meta, items):
-        name, *flags, title = items
+        # Flags may stand before or after the title (`state waiting "等待客户" paused`).
+        name, *rest = items
+        title = next((t for t in rest if isinstance(t, Token)), None)
+        flags = [f for f in rest if not isinstance(f, Token)]
         return ast.WorkflowItem(pos=pos_of(meta), kind="state", name=str(name), title=_text(title), flags=flags)
 
     def state_flag(self, meta, items):

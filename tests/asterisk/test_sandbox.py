@@ -81,7 +81,7 @@ def test_a_local_call_enters_the_flowdesk_application(asterisk):
         async with ari_app(asterisk, "flowdesk") as (session, events):
             caller = await originate(session, asterisk, endpoint="Local/s@flowdesk", app="flowdesk")
             # The ;2 half runs the [flowdesk] dialplan: Stasis(flowdesk,${EXTEN}).
-            callee = (await events.next("StasisStart", name_end=";2"))
+            callee = await events.next("StasisStart", name_end=";2")
             assert callee["args"] == ["s"]
             async with session.post(f"{asterisk.url}/channels/{callee['channel']['id']}/answer"):
                 pass
@@ -99,7 +99,8 @@ def test_without_a_runtime_the_caller_hears_an_apology(asterisk):
         # Nobody listens on application `flowdesk`, so Stasis() fails; an observer application
         # holds the ;1 half and sees it answered by the fallback and hung up after the message.
         async with ari_app(asterisk, "flowdesk-observer") as (session, events):
-            caller = await originate(session, asterisk, endpoint="Local/123@flowdesk", app="flowdesk-observer")
+            caller = await originate(session, asterisk, endpoint="Local/123@flowdesk",
+                                     app="flowdesk-observer")
             await events.next("StasisStart", id=caller["id"])
             await events.next("StasisEnd", id=caller["id"], timeout=20)
         return caller["name"].replace(";1", ";2")
@@ -118,7 +119,7 @@ def test_the_test_caller_keys_in_its_digits_then_hangs_up(asterisk):
         async with ari_app(asterisk, "flowdesk") as (session, events):
             await originate(session, asterisk, endpoint="Local/200@flowdesk", context="flowdesk-test-caller",
                             extension="s", variables={"DIGITS": "42", "HOLD": "2"})
-            call = (await events.next("StasisStart", name_end=";2"))
+            call = await events.next("StasisStart", name_end=";2")
             assert call["args"] == ["200"]
             call_id = call["channel"]["id"]
             async with session.post(f"{asterisk.url}/channels/{call_id}/answer"):
@@ -142,6 +143,9 @@ def test_status_path_and_a_second_start(sandbox, asterisk):
     assert f"ARI:    {asterisk.url} (user flowdesk)" in status.stdout
     again = sandbox("start")
     assert again.returncode == 0 and again.stdout.startswith("already running")
+    other_port = str(int(asterisk.url.split(":")[2].split("/")[0]) + 1)
+    clash = sandbox("start", FLOWDESK_ARI_PORT=other_port)
+    assert clash.returncode == 1 and "already running with other settings" in clash.stderr
     assert sandbox("path").stdout.strip() == str(asterisk.root)
     assert sandbox("path", FLOWDESK_ASTERISK_ROOT="/tmp/elsewhere").stdout.strip() == "/tmp/elsewhere"
 

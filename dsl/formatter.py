@@ -13,16 +13,21 @@ comment after its last line, end comments before a closing brace or at the end o
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Optional
 
 from dsl import ast
 from dsl.diagnostics import Diagnostic
-from dsl.literals import format_duration, quote
+from dsl import literals
+from dsl.literals import format_duration
 from dsl.parser import parse
 
 INDENT = "    "
+# Characters kept as escapes inside quotes: lone surrogates cannot be written as UTF-8, and
+# editors (and str.splitlines) break lines at the others although the parser does not.
+_ESCAPED = re.compile("[\x85\u2028\u2029\ud800-\udfff]")
 
 # What a printer returns: a generator handing on the printers of its parts (see `_run`), or
 # None when it has written everything itself.
@@ -70,7 +75,7 @@ def format_module(module: ast.Module) -> str:
 
 def _module(out: Writer, module: ast.Module) -> Printing:
     for item in module.imports:
-        yield _entry(out, 0, item, lambda o, d, i: o.line(d, "import " + quote(i.path)))
+        yield _entry(out, 0, item, lambda o, d, i: o.line(d, "import " + _quote(i.path)))
     for declaration in module.declarations:
         out.blank()
         yield _entry(out, 0, declaration, _declaration)
@@ -162,9 +167,13 @@ def _head(decl: ast.Decl, entity: str | None = None) -> str:
     return text + _optional_text(decl.title)
 
 
+def _quote(value: str) -> str:
+    return _ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", literals.quote(value))
+
+
 def _optional_text(text: str | None) -> str:
     """A quoted text after a space, or nothing: titles, notes, labels, voicemail boxes."""
-    return "" if text is None else " " + quote(text)
+    return "" if text is None else " " + _quote(text)
 
 
 def _declaration(out: Writer, depth: int, decl: ast.Decl) -> Printing:
@@ -189,11 +198,11 @@ def _names(names) -> str:
 
 
 _HOURS = {
-    "timezone": lambda i: f"timezone {quote(i.text)}",
+    "timezone": lambda i: f"timezone {_quote(i.text)}",
     "weekly": lambda i: f"{_names(_days(d) for d in i.days)} {_ranges(i.ranges)}",
     "closed": lambda i: f"closed {_date_span(i)}{_optional_text(i.note)}",
     "open": lambda i: f"open {_date_span(i)} {_ranges(i.ranges)}{_optional_text(i.note)}",
-    "holidays": lambda i: f"holidays {quote(i.text)}",
+    "holidays": lambda i: f"holidays {_quote(i.text)}",
 }
 
 
@@ -213,7 +222,7 @@ _QUEUE = {
     "strategy": lambda i: f"strategy {i.value}",
     "skills": lambda i: "skills " + _names(s.skill if s.level is None else f"{s.skill} >= {s.level}" for s in i.value),
     "priority": lambda i: f"priority {i.value}",
-    "music": lambda i: f"music {quote(i.value)}",
+    "music": lambda i: f"music {_quote(i.value)}",
     "announce": lambda i: f"announce {i.value} every {format_duration(i.value2)}",
     "max_wait": lambda i: f"max wait {format_duration(i.value)} then {_overflow(i.value2)}",
     "ring_timeout": lambda i: f"ring timeout {format_duration(i.value)}",
@@ -231,7 +240,7 @@ def _overflow(overflow: ast.Overflow) -> str:
 
 
 _AGENT = {
-    "extension": lambda i: f"extension {quote(i.value)}",
+    "extension": lambda i: f"extension {_quote(i.value)}",
     "roles": lambda i: f"roles {_names(i.value)}",
     "skills": lambda i: "skills " + _names(f"{s.skill} {s.level}" for s in i.value),
     "queues": lambda i: f"queues {_names(i.value)}",
@@ -254,7 +263,7 @@ _FIELD_OPTIONS = {
     "default": lambda o: f"default {expr(o.value)}",
     "max": lambda o: f"max {o.value}",
     "range": lambda o: f"range {_number(o.value)}..{_number(o.value2)}",
-    "label": lambda o: f"label {quote(o.value)}",
+    "label": lambda o: f"label {_quote(o.value)}",
     "renamed": lambda o: f"renamed from {o.value}",
 }
 
@@ -280,7 +289,7 @@ def _enum_value(value: ast.EnumValue) -> str:
 
 def _section(out: Writer, depth: int, section: ast.FormSection) -> Printing:
     when = "" if section.when is None else f" when {expr(section.when)}"
-    out.line(depth, f"section {quote(section.title)}{when}")
+    out.line(depth, f"section {_quote(section.title)}{when}")
     yield _braced(out, depth, section, section.fields, _one_line(_form_field))
 
 
@@ -378,13 +387,13 @@ def _words(text_of):
 
 
 _SETTINGS = {
-    "prompt": lambda s: f"prompt {quote(s.value)}",
+    "prompt": lambda s: f"prompt {_quote(s.value)}",
     "timeout": lambda s: f"timeout {format_duration(s.value)}",
     "retries": lambda s: f"retries {s.value}",
     "length": lambda s: f"length {s.value}" + ("" if s.value2 is None else f"..{s.value2}"),
-    "terminator": lambda s: f"terminator {quote(s.value)}",
+    "terminator": lambda s: f"terminator {_quote(s.value)}",
     "valid": lambda s: f"valid when {expr(s.value)}",
-    "header": lambda s: f"header {quote(s.value)} = {expr(s.value2)}",
+    "header": lambda s: f"header {_quote(s.value)} = {expr(s.value2)}",
     "body": lambda s: f"body {expr(s.value)}",
 }
 
@@ -393,7 +402,7 @@ DTMF_KEYS = set("0123456789*")
 
 def _menu_item(out: Writer, depth: int, item) -> Printing:
     if isinstance(item, ast.MenuOption):
-        key = item.key if item.key in DTMF_KEYS else quote(item.key)
+        key = item.key if item.key in DTMF_KEYS else _quote(item.key)
         out.line(depth, key + _optional_text(item.title))
         return _target(out, depth, item.target)
     if isinstance(item, ast.EventHandler):
@@ -486,8 +495,8 @@ def _transfer_agent(out: Writer, depth: int, stmt: ast.TransferAgent) -> Printin
 
 _STATEMENTS = {
     ast.Answer: _words(lambda s: "answer"),
-    ast.Say: _words(lambda s: f"say {quote(s.text)}"),
-    ast.Play: _words(lambda s: f"play {quote(s.sound)}"),
+    ast.Say: _words(lambda s: f"say {_quote(s.text)}"),
+    ast.Play: _words(lambda s: f"play {_quote(s.sound)}"),
     ast.Menu: _menu,
     ast.Collect: _collect,
     ast.Set: _words(lambda s: f"set {s.target.dotted} = {expr(s.value)}"),
@@ -500,7 +509,7 @@ _STATEMENTS = {
     ast.Enqueue: _words(_enqueue),
     ast.TransferNumber: _words(lambda s: f"transfer number {expr(s.number)}"),
     ast.TransferAgent: _transfer_agent,
-    ast.Voicemail: _words(lambda s: f"voicemail {quote(s.box)}" + (" callback" if s.callback else "")),
+    ast.Voicemail: _words(lambda s: f"voicemail {_quote(s.box)}" + (" callback" if s.callback else "")),
     ast.Record: _words(lambda s: "record"),
     ast.Survey: _words(lambda s: f"survey {s.flow}"),
     ast.Goto: _words(lambda s: f"goto {s.target_label}"),
@@ -586,7 +595,7 @@ def _render(e: ast.Expr, parts: list[str]) -> str:
 
 def _literal(e: ast.Literal) -> str:
     if e.kind == "text":
-        return quote(e.value)
+        return _quote(e.value)
     if e.kind == "number":
         return _number(e.value)
     if e.kind == "duration":

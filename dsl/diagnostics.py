@@ -48,9 +48,9 @@ def render(diagnostic: Diagnostic, source: str | None) -> str:
     """The headline, the source line with a caret under the spot, and the hint."""
     lines = [diagnostic.headline()]
     pos = diagnostic.pos
-    text_lines = source.splitlines() if source is not None else []
+    text_lines = source.split("\n") if source is not None else []  # lines as the parser counts them
     if 1 <= pos.line <= len(text_lines):
-        text = text_lines[pos.line - 1].expandtabs(4)
+        text = text_lines[pos.line - 1].rstrip("\r").expandtabs(4)
         gutter = str(pos.line)
         pad = " " * len(gutter)
         start = max(pos.column, 1)

@@ -25,13 +25,22 @@ def format_duration(ms: int) -> str:
     return "".join(parts) or "0s"
 
 
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+
+
 def unquote(text: str) -> str:
-    """The value of a double-quoted string literal (JSON escapes)."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        # An escape JSON does not know, such as \q: keep the character after the backslash.
-        return re.sub(r"\\(.)", r"\1", text[1:-1])
+    """The value of a double-quoted string literal.  Escapes are JSON's (\\n, \\t, \\", \\uXXXX...);
+    a backslash before any other character stands for that character."""
+    def replace(match: re.Match) -> str:
+        escape = match.group(1)
+        if escape[0] == "u" and len(escape) == 5:
+            return chr(int(escape[1:], 16))
+        return _ESCAPES.get(escape, escape)
+
+    value = _ESCAPE.sub(replace, text[1:-1])
+    # \uD83D\uDE00 escapes a pair of UTF-16 surrogates: join them into the one character they encode.
+    return value.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")
 
 
 def quote(value: str) -> str:

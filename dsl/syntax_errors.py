@@ -48,17 +48,11 @@ def describe_syntax_error(error: UnexpectedInput, text: str, path: str) -> Diagn
         expected = _expected(error.allowed or [], terminals)
         return Diagnostic(path, pos, "E101", f"unexpected character {char!r}; expected {expected}")
     if isinstance(error, UnexpectedEOF):
-        lines = text.splitlines() or [""]
-        pos = Pos(len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
-        return Diagnostic(path, pos, "E102", f"the file ends too early; expected {_expected(error.expected, terminals)}",
-                          hint="check that every '{' has its '}'")
+        return _ends_too_early(error, text, path, terminals)
     assert isinstance(error, UnexpectedToken)
     token = error.token
     if token.type == "$END":
-        lines = text.splitlines() or [""]
-        pos = Pos(len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
-        return Diagnostic(path, pos, "E102", f"the file ends too early; expected {_expected(error.expected, terminals)}",
-                          hint="check that every '{' has its '}'")
+        return _ends_too_early(error, text, path, terminals)
     pos = Pos(token.line, token.column, token.end_line or token.line, token.end_column or token.column + 1)
     shown = str(token)
     word, word_column = _word_before(text, token)
@@ -78,6 +72,16 @@ def describe_syntax_error(error: UnexpectedInput, text: str, path: str) -> Diagn
                       hint=hint)
 
 
+def _ends_too_early(error, text: str, path: str, terminals) -> Diagnostic:
+    """E102 at the end of the last line that has text (lines counted by "\n", as the parser does)."""
+    lines = text.split("\n")
+    while len(lines) > 1 and not lines[-1].strip():
+        lines.pop()
+    pos = Pos(len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
+    return Diagnostic(path, pos, "E102", f"the file ends too early; expected {_expected(error.expected, terminals)}",
+                      hint="check that every '{' has its '}'")
+
+
 STATEMENTS = ["answer", "say", "play", "menu", "collect", "set", "if", "switch", "lookup", "create", "update",
               "http", "enqueue", "transfer", "voicemail", "record", "survey", "goto", "subflow", "return",
               "repeat", "hangup"]
@@ -85,7 +89,7 @@ STATEMENTS = ["answer", "say", "play", "menu", "collect", "set", "if", "switch",
 
 def _word_before(text: str, token) -> tuple[str | None, int]:
     """The identifier just before `token` on its line, and its column."""
-    lines = text.splitlines()
+    lines = text.split("\n")
     if not 1 <= token.line <= len(lines):
         return None, 0
     before = lines[token.line - 1][: token.column - 1]

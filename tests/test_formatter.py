@@ -595,7 +595,6 @@ def test_texts_keep_chinese_readable_and_escape_what_editors_would_break():
     formatted.encode("utf-8")
 
 
-@pytest.mark.xfail(strict=True, reason="dsl/literals.unquote drops every escape when one is unknown")
 def test_an_unknown_escape_leaves_the_others_alone():
     assert fmt(in_flow('say "a\\tb \\q"')) == in_flow('say "a\\tb q"')
 

@@ -105,7 +105,6 @@ def _inside(pos, lines: list[str]) -> bool:
 # Lark counts lines by "\n" alone; "the file ends too early" (E102) is placed by counting them with
 # str.splitlines, which also breaks at \r, \x0c, \u2028 ... so in a file holding one of those it
 # points past the last line.  `check_parse` accepts either count for E102 until that is fixed.
-@pytest.mark.xfail(strict=True, reason="dsl/syntax_errors.py counts lines with str.splitlines")
 def test_end_of_file_errors_count_lines_as_the_parser_does():
     text = "# a\x0cb\rc\nflow f {"
     (d,) = parse(text, "case.flow").diagnostics

@@ -14,6 +14,7 @@ an `if`) moves above that line.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 
 from dsl import ast
@@ -132,42 +133,50 @@ def regions(node: ast.Node) -> list[Region]:
     return []
 
 
-def _all_entries(module: ast.Module) -> list[tuple[Entry, int]]:
-    """Every entry with its depth, walked without recursion so deep nesting cannot overflow."""
-    found = []
-    stack = [(region, 0) for region in reversed(regions(module))]
-    while stack:
-        region, depth = stack.pop()
-        for entry in reversed(region.entries):
-            found.append((entry, depth))
-            stack.extend((r, depth + 1) for r in reversed(regions(entry.node)))
-    return found
+class _Layout:
+    """Every region of a module, worked out once: a big file has many comments to place."""
+
+    def __init__(self, module: ast.Module) -> None:
+        self.top = regions(module)[0]
+        self.inner: dict[int, list[Region]] = {}
+        self.ends: dict[int, list[Position]] = {}
+        # Entries by the line they end on, each with its depth, for trailing comments.
+        self.ending_on: dict[int, list[tuple[Entry, int]]] = {}
+        stack = [(self.top, 0)]  # walked without recursion so that deep nesting cannot overflow
+        while stack:
+            region, depth = stack.pop()
+            self.ends[id(region)] = [e.end for e in region.entries]
+            for entry in region.entries:
+                self.ending_on.setdefault(entry.end[0], []).append((entry, depth))
+                inner = self.inner[id(entry.node)] = regions(entry.node)
+                stack.extend((r, depth + 1) for r in inner)
+
+    def slot_for(self, at: Position) -> list[str]:
+        """Where a comment at `at` goes when it is not behind an entry's last code."""
+        region = self.top
+        while True:
+            index = bisect_left(self.ends[id(region)], at)
+            if index == len(region.entries):
+                return end_comments(region.owner)
+            entry = region.entries[index]
+            if at < entry.start:
+                return entry.node.comments
+            inner = self.inner[id(entry.node)]
+            inside = next((r for r in inner if r.start <= at <= r.end), None)
+            if inside is not None:
+                region = inside
+                continue
+            later = [r for r in inner if r.start > at]
+            if later:
+                return _first_slot(later[0])
+            earlier = [r for r in inner if r.end < at]
+            if earlier:
+                return end_comments(earlier[-1].owner)
+            return entry.node.comments
 
 
 def _first_slot(region: Region) -> list[str]:
     return region.entries[0].node.comments if region.entries else end_comments(region.owner)
-
-
-def _slot_for(region: Region, at: Position) -> list[str]:
-    """Where a comment at `at`, inside `region`, and not behind an entry's last code goes."""
-    while True:
-        entry = next((e for e in region.entries if at <= e.end), None)
-        if entry is None:
-            return end_comments(region.owner)
-        if at < entry.start:
-            return entry.node.comments
-        inner = regions(entry.node)
-        inside = next((r for r in inner if r.start <= at <= r.end), None)
-        if inside is not None:
-            region = inside
-            continue
-        later = [r for r in inner if r.start > at]
-        if later:
-            return _first_slot(later[0])
-        earlier = [r for r in inner if r.end < at]
-        if earlier:
-            return end_comments(earlier[-1].owner)
-        return entry.node.comments
 
 
 def attach_comments(module: ast.Module, comments: list[tuple[int, int, str]], text: str) -> None:
@@ -175,18 +184,15 @@ def attach_comments(module: ast.Module, comments: list[tuple[int, int, str]], te
         return
     # Lark counts lines by "\n" alone; str.splitlines would also split at \x0c, \u2028 and others.
     lines = text.split("\n")
-    ending_on: dict[int, list[tuple[Entry, int]]] = {}
-    for entry, depth in _all_entries(module):
-        ending_on.setdefault(entry.end[0], []).append((entry, depth))
-    top = regions(module)[0]
+    layout = _Layout(module)
     for line, column, comment in comments:
         comment = comment.rstrip()
         code = lines[line - 1][: column - 1] if line - 1 < len(lines) else ""
-        owner = _trailing_owner(ending_on.get(line, []), code) if code.strip() else None
+        owner = _trailing_owner(layout.ending_on.get(line, []), code) if code.strip() else None
         if owner is not None:
             owner.trailing_comment = comment
         else:
-            _slot_for(top, (line, column)).append(comment)
+            layout.slot_for((line, column)).append(comment)
 
 
 def _trailing_owner(candidates: list[tuple[Entry, int]], code: str) -> ast.Node | None:

@@ -71,7 +71,7 @@ def damaged_source(draw) -> str:
     text = draw(st.sampled_from(SEEDS))
     for _ in range(draw(st.integers(1, 5))):
         at = draw(st.integers(0, len(text)))
-        action = draw(st.sampled_from(["insert", "delete", "duplicate", "swap"]))
+        action = draw(st.sampled_from(["insert", "delete", "duplicate", "swap words", "drop word"]))
         if action == "insert":
             text = text[:at] + draw(st.sampled_from(PIECES) | st.text(max_size=4)) + text[at:]
         elif action == "delete":
@@ -80,22 +80,26 @@ def damaged_source(draw) -> str:
             end = min(len(text), at + draw(st.integers(1, 60)))
             text = text[:end] + text[at:end] + text[end:]
         else:
-            words = re.split(r"(\s+)", text)
+            words = re.split(r"(\s+)", text)  # words at even places, the spaces between at odd ones
             if len(words) > 3:
-                i = draw(st.integers(0, len(words) - 3))
-                words[i], words[i + 2] = words[i + 2], words[i]
+                i = draw(st.integers(0, (len(words) - 3) // 2)) * 2
+                if action == "swap words":
+                    words[i], words[i + 2] = words[i + 2], words[i]
+                else:
+                    words[i] = ""
                 text = "".join(words)
     return text
 
 
-def check_parse(text: str) -> None:
+def check_parse(text: str) -> ParseResult:
     result = parse(text, "case.flow")
     assert isinstance(result, ParseResult)
-    assert (result.module is None) == bool(result.diagnostics)
+    assert isinstance(result.module, ast.Module) != bool(result.diagnostics)
     for d in result.diagnostics:
         assert d.file == "case.flow" and d.code.startswith("E"), d
         assert _inside(d.pos, text.split("\n")) or \
             d.code == "E102" and _inside(d.pos, text.splitlines()), (d, text)
+    return result
 
 
 def _inside(pos, lines: list[str]) -> bool:
@@ -114,7 +118,13 @@ def test_end_of_file_errors_count_lines_as_the_parser_does():
 @settings(max_examples=300, deadline=None)
 @given(damaged_source())
 def test_damaged_sources_end_in_a_module_or_diagnostics_inside_the_text(text):
-    check_parse(text)
+    result = check_parse(text)
+    if result.module is not None:
+        # Damage that still parses makes odd but valid programs: formatting must hold for them too.
+        formatted = format_module(result.module)
+        assert format_source(formatted, "case.flow")[0] == formatted
+        assert shape(parse(formatted, "case.flow").module) == shape(result.module)
+        assert [c.rstrip() for c in comments_in(text)] == comments_in(formatted)
 
 
 @settings(max_examples=200, deadline=None)

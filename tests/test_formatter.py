@@ -657,6 +657,11 @@ def test_format_module_prints_a_tree_built_in_code():
     assert format_module(module) == in_flow("set x = (1 + y) * 1m30s", "done: hangup")
 
 
+def test_comments_travel_with_imports_moved_to_the_top():
+    formatted, _ = format_source('queue a {}\n# needs x\nimport "x.flow"  # x\n', "a.flow")
+    assert formatted == '# needs x\nimport "x.flow"  # x\n\nqueue a {}\n'
+
+
 # ------------------------------------------------------------------ the project's own files
 
 PROJECT_FILES = sorted(p for folder in ("flows", "schemas") for p in (ROOT / folder).rglob("*")
@@ -666,4 +671,24 @@ PROJECT_FILES = sorted(p for folder in ("flows", "schemas") for p in (ROOT / fol
 @pytest.mark.skipif(not PROJECT_FILES, reason="flows/ and schemas/ hold no files yet")
 @pytest.mark.parametrize("path", PROJECT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_project_files_format_idempotently_and_keep_their_meaning(path):
+    check_formatting(path.read_text(encoding="utf-8"), str(path))
+
+
+def _parsing(paths):
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        if parse(text, str(path)).module is not None:
+            yield path
+
+
+# The diagnostics cases are small real programs (their mistakes are mostly past the parser).
+DIAGNOSTIC_CASES = sorted(_parsing(p for p in (ROOT / "tests" / "golden" / "diagnostics").rglob("*")
+                                   if p.suffix in (".flow", ".schema")))
+
+
+@pytest.mark.parametrize("path", DIAGNOSTIC_CASES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_diagnostic_cases_format_idempotently_and_keep_their_meaning(path):
     check_formatting(path.read_text(encoding="utf-8"), str(path))

@@ -3,7 +3,8 @@
 One layout for everything: imports first, a blank line between declarations, four spaces per
 level, one item or statement per line, `{` at the end of the line that opens a body and `}` on
 a line of its own (`{}` for an empty one).  Lists inside one item (`roles a, b`, `enum(...)`,
-`case x, y`) stay on its line.  Expressions get only the parentheses their tree needs.  A blank
+`case x, y`) stay on its line; an `http` request has its settings and its `else` on lines of
+their own one level in.  Expressions get only the parentheses their tree needs.  A blank
 line the author left between two statements or items is kept (one at most), so the sections of
 a long flow stay apart.
 
@@ -18,9 +19,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Optional
 
-from dsl import ast
+from dsl import ast, literals
 from dsl.diagnostics import Diagnostic
-from dsl import literals
 from dsl.literals import format_duration
 from dsl.parser import parse
 

@@ -34,6 +34,8 @@ class Node:
     # `#` comment lines written just above this node, and one written after it on its last line.
     comments: list[str] = field(default_factory=list, compare=False)
     trailing_comment: str | None = field(default=None, compare=False)
+    # Comments written after the last item of a body, before its closing brace (or the file's end).
+    end_comments: list[str] = field(default_factory=list, compare=False)
 
 
 # ------------------------------------------------------------------ expressions
@@ -106,7 +108,6 @@ class TypeRef(Node):
 @dataclass(kw_only=True)
 class Block(Node):
     statements: list["Stmt"]
-    end_comments: list[str] = field(default_factory=list, compare=False)
 
 
 @dataclass(kw_only=True)
@@ -334,7 +335,6 @@ class Hangup(Stmt):
 class Decl(Node):
     name: str
     title: str | None = None
-    end_comments: list[str] = field(default_factory=list, compare=False)
     # Where the entity after `for` is written (forms, lists, workflows).
     ref_pos: Pos = field(default=NOWHERE, compare=False)
 
@@ -576,4 +576,3 @@ class Module(Node):
     path: str
     imports: list[Import]
     declarations: list[Declaration]
-    end_comments: list[str] = field(default_factory=list, compare=False)

@@ -38,20 +38,6 @@ class Region:
     end: Position
 
 
-def end_comments(node: ast.Node) -> list[str]:
-    """The comments before a node's closing brace.
-
-    Module, declarations and blocks declare the field; other braced nodes (menus, collects,
-    switches, form sections ...) get it as a plain attribute the first time a comment is there,
-    which leaves their equality and their shape as the compiler sees it unchanged.
-    """
-    found = getattr(node, "end_comments", None)
-    if found is None:
-        found = []
-        node.end_comments = found
-    return found
-
-
 def _start(node: ast.Node) -> Position:
     return (node.pos.line, node.pos.column)
 
@@ -157,7 +143,7 @@ class _Layout:
         while True:
             index = bisect_left(self.ends[id(region)], at)
             if index == len(region.entries):
-                return end_comments(region.owner)
+                return region.owner.end_comments
             entry = region.entries[index]
             if at < entry.start:
                 return entry.node.comments
@@ -171,12 +157,12 @@ class _Layout:
                 return _first_slot(later[0])
             earlier = [r for r in inner if r.end < at]
             if earlier:
-                return end_comments(earlier[-1].owner)
+                return earlier[-1].owner.end_comments
             return entry.node.comments
 
 
 def _first_slot(region: Region) -> list[str]:
-    return region.entries[0].node.comments if region.entries else end_comments(region.owner)
+    return region.entries[0].node.comments if region.entries else region.owner.end_comments
 
 
 def attach_comments(module: ast.Module, comments: list[tuple[int, int, str]], text: str) -> None:

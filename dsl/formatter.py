@@ -121,7 +121,7 @@ def _lines(out: Writer, depth: int, owner: ast.Node, nodes, write) -> Printing:
             out.blank()
         yield _entry(out, depth, node, write)
         previous = node
-    out.comments(depth, getattr(owner, "end_comments", ()))
+    out.comments(depth, owner.end_comments)
 
 
 def _blank_between(previous: ast.Node, node: ast.Node) -> bool:
@@ -131,7 +131,7 @@ def _blank_between(previous: ast.Node, node: ast.Node) -> bool:
 
 
 def _braced(out: Writer, depth: int, owner: ast.Node, nodes, write) -> Printing:
-    if not nodes and not getattr(owner, "end_comments", None):
+    if not nodes and not owner.end_comments:
         out.add(" {}")
         return
     out.add(" {")
@@ -141,7 +141,7 @@ def _braced(out: Writer, depth: int, owner: ast.Node, nodes, write) -> Printing:
 
 def _optional_braced(out: Writer, depth: int, owner: ast.Node, nodes, write) -> Printing:
     """Workflow actions and SLA rules: no braces at all when there is nothing inside."""
-    if nodes or getattr(owner, "end_comments", None):
+    if nodes or owner.end_comments:
         yield _braced(out, depth, owner, nodes, write)
 
 

@@ -127,6 +127,23 @@ def cmd_graph(args) -> int:
     return EXIT_OK
 
 
+def cmd_report(args) -> int:
+    from flowdesk import report
+    from flowdesk.config import load_config
+
+    config = load_config(args.paths or None, db=args.db)
+    targets: dict[str, float] = {}
+    if args.paths:
+        from compiler import compile_project
+
+        result = compile_project(args.paths, environment=args.env)
+        if result.bundle is None:
+            _print_diagnostics(result.errors, result.sources.text_of)
+            return EXIT_ERRORS
+        targets = {q.name: q.service_level.within_ms / 1000 for q in result.bundle.queues.values()}
+    return report.run(args, config.database_url, targets)
+
+
 # ------------------------------------------------------------------ wiring
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,6 +176,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="out.dot or out.svg (default: DOT on standard output)")
     p.add_argument("--env", help="environment from flowdesk.yaml")
     p.set_defaults(run=cmd_graph)
+
+    p = sub.add_parser("report", help="queue or agent KPIs per interval from the event log")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="the project (for each queue's service-level target)")
+    p.add_argument("--since", required=True, help="start, e.g. 2026-11-23 or \"2026-11-23 08:00\"")
+    p.add_argument("--until", help="end (default: now)")
+    p.add_argument("--queue", help="only this queue")
+    p.add_argument("--agents", action="store_true", help="agent state times and occupancy instead of queues")
+    p.add_argument("--agent", help="only this agent (with --agents)")
+    p.add_argument("--interval", choices=["15min", "hour", "day"], default="hour")
+    p.add_argument("--tz", default="Asia/Shanghai", help="time zone of the intervals (default Asia/Shanghai)")
+    p.add_argument("--csv", metavar="FILE", help="write CSV to FILE instead of printing a table")
+    p.add_argument("--db", help="database URL (default: FLOWDESK_DB or .flowdesk/flowdesk.db in the project)")
+    p.add_argument("--env", help="environment from flowdesk.yaml")
+    p.set_defaults(run=cmd_report)
     return parser
 
 

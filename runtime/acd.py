@@ -150,6 +150,11 @@ class Acd:
         """The caller's leg ended: an abandon while waiting or ringing, the end of talk when connected."""
         return self._run(now, lambda: self._hangup(call_id))
 
+    def end_talk(self, now: int, call_id: str) -> list[Action]:
+        """The agent left the conversation (the caller may stay on, e.g. for a survey).  Unlike
+        `hangup` it never counts an abandon: for a call not connected it is Ignored."""
+        return self._run(now, lambda: self._end_talk_of(call_id))
+
     # ------------------------------------------------------------------ views
 
     def agent_state(self, agent: str) -> tuple[str, str | None]:
@@ -495,6 +500,11 @@ class Acd:
         self._emit(CallAbandoned(call.id, call.queue, self._now - call.visit_at, self._now))
         if seat is not None:
             self._make_ready(seat)
+
+    def _end_talk_of(self, call_id: str) -> None:
+        call = self._held_call(call_id, "connected")
+        if call is not None:
+            self._end_talk(call)
 
     def _end_talk(self, call: Call) -> None:
         seat = self._seats[call.agent]

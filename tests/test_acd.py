@@ -297,6 +297,17 @@ def test_agents_not_ready_on_call_or_in_wrap_up_are_never_offered():
     assert rung(acd.set_ready(30, "idle")) == [("c3", "idle")]
 
 
+def test_the_agent_ending_the_talk_starts_wrap_up_but_never_counts_an_abandon():
+    acd = acd_with([queue(wrapup_ms=10 * S)], [agent("a")])
+    acd.enqueue(10, "c1", "general")
+    assert acd.end_talk(20, "c1") == [Ignored("c1", "the call is not connected")]
+    assert acd.call_state("c1") == ("ringing", "a")
+    acd.answer(30, "c1")
+    out = acd.end_talk(40, "c1")
+    assert out == [CallEnded("c1", "general", "a", 10, 40), AgentStateChanged("a", "wrap_up", None, 40)]
+    assert acd.hangup(50, "c1") == [Ignored("c1", "the ACD does not hold this call")]
+
+
 def test_declining_a_ring_returns_the_call_and_sets_the_reason():
     acd = acd_with([queue()], [agent("a"), agent("b")])
     acd.enqueue(10, "c1", "general")
@@ -355,19 +366,19 @@ def test_overflow_to_another_queue_keeps_the_original_enqueue_time():
 
 def test_max_wait_passing_while_ringing_overflows_only_if_the_ring_fails():
     q = queue(max_wait_ms=20 * S, ring_timeout_ms=15 * S, overflow=ir.Overflow(kind="hangup"))
-    acd = acd_with([q], [agent("a"), agent("b")])
-    acd.set_not_ready(1, "b", "x")
-    acd.enqueue(10, "answered", "general")
-    acd.set_not_ready(2, "a", "x")
-    acd.set_ready(10 * S, "a")   # rings a at 10 s, max wait at 20 s, ring timeout at 25 s
-    assert of(Overflow, acd.advance(21 * S)) == []
-    assert of(CallAnswered, acd.answer(22 * S, "answered")) != []
-    acd2 = acd_with([q], [agent("a")])
-    acd2.set_not_ready(1, "a", "x")
-    acd2.enqueue(10, "missed", "general")
-    acd2.set_ready(10 * S, "a")
-    out = acd2.advance(25 * S)
-    assert of(Overflow, out) == [Overflow("missed", "general", "hangup", None, 25 * S - 10, 25 * S)]
+    for answered in (True, False):
+        acd = acd_with([q], [agent("a")])
+        acd.set_not_ready(1, "a", "x")
+        acd.enqueue(10, "c", "general")
+        acd.set_ready(10 * S, "a")  # rings from 10 s; max wait falls at 20 s, the ring timeout at 25 s
+        assert of(Overflow, acd.advance(21 * S)) == [] and acd.call_state("c") == ("ringing", "a")
+        if answered:
+            assert of(CallAnswered, acd.answer(22 * S, "c")) != []
+            assert of(Overflow, acd.advance(100 * S)) == []
+        else:
+            out = acd.advance(100 * S)
+            assert of(Overflow, out) == [Overflow("c", "general", "hangup", None, 25 * S - 10, 25 * S)]
+            assert acd.call_state("c") is None
 
 
 def test_callback_keeps_the_callers_place_and_asks_the_agent_to_call_back():
@@ -414,7 +425,7 @@ def test_expected_wait_is_position_times_average_handle_time_over_staffed_agents
     acd = acd_with([q], [agent("a"), agent("b")])
     acd.enqueue(10, "h1", "general")
     serve(acd, 10, "h1", talk_ms=100 * S)            # a: handle time 100 s
-    acd.enqueue(200 * S, "h2", "general")            # a is idle longer? a ready at 100 s, b at 1 ms: b
+    acd.enqueue(200 * S, "h2", "general")            # b, idle since 1 ms, before a, idle since 100 s
     serve(acd, 200 * S, "h2", talk_ms=300 * S)       # b: handle time 300 s -> mean 200 s
     acd.set_not_ready(600 * S, "a", "x")             # a on a break: does not staff the queue
     acd.enqueue(600 * S, "busy", "general")          # b takes it and stays on it

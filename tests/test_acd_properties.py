@@ -109,6 +109,11 @@ class AcdMachine(RuleBasedStateMachine):
         call_id = ringing[n % len(ringing)] if ringing and n % 4 else f"c{n % self.issued}"
         self.take(self.acd.decline(self.now, call_id) if decline else self.acd.answer(self.now, call_id))
 
+    @precondition(lambda self: self.issued)
+    @rule(n=st.integers(0, 10_000))
+    def end_talk(self, n):
+        self.take(self.acd.end_talk(self.now, f"c{n % self.issued}"))
+
     @rule(a=st.sampled_from(AGENTS), ready=st.booleans())
     def login(self, a, ready):
         if self.state[a] == "logged_out":

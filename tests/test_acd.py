@@ -448,6 +448,25 @@ def test_announcements_stop_once_the_call_is_answered():
     assert of(Announce, acd.advance(100 * S)) == []
 
 
+def test_queue_status_counts_the_line_callbacks_and_staff():
+    q = queue(max_wait_ms=30 * S, overflow=ir.Overflow(kind="callback"))
+    acd = acd_with([q], [agent("a"), agent("b"), agent("c")])
+    acd.set_not_ready(1, "c", "lunch")
+    acd.enqueue(10, "talking", "general")
+    acd.answer(10, "talking")
+    acd.set_not_ready(11, "b", "meeting")
+    acd.set_ready(12, "b")
+    acd.enqueue(20, "c1", "general")       # b
+    acd.answer(20, "c1")
+    acd.enqueue(10 * S, "c2", "general")   # waits; a callback from 40 s
+    acd.enqueue(20 * S, "c3", "general")
+    status = acd.queue_status("general")
+    assert (status.waiting, status.callbacks, status.longest_wait_ms, status.ready, status.staffed) == \
+        (2, 0, 10 * S, 0, 2)
+    acd.advance(45 * S)
+    assert acd.queue_status("general").callbacks == 1
+
+
 # ------------------------------------------------------------------ inputs that do not fit
 
 def test_inputs_that_do_not_fit_are_ignored_with_a_reason():

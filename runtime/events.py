@@ -117,7 +117,7 @@ EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in Event.__args__}
 
 
 def to_dict(event: Event) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": type(event).__name__}
+    out: dict[str, Any] = {"event": type(event).__name__}
     for f in dataclasses.fields(event):
         value = getattr(event, f.name)
         out[f.name] = value.isoformat() if f.name == "at" else dump(value)
@@ -126,12 +126,12 @@ def to_dict(event: Event) -> dict[str, Any]:
 
 def from_dict(data: dict[str, Any]) -> Event:
     """An event from its JSON form; a ValueError says what is wrong with it."""
-    kind = data.get("kind") if isinstance(data, dict) else None
+    kind = data.get("event") if isinstance(data, dict) else None
     cls = EVENT_TYPES.get(kind)
     if cls is None:
         raise ValueError(f"unknown event kind {kind!r}; the kinds are: {', '.join(EVENT_TYPES)}")
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names - {"kind"}
+    unknown = set(data) - names - {"event"}
     if unknown:
         raise ValueError(f"{kind} has no field {', '.join(sorted(unknown))}")
     try:
@@ -140,7 +140,7 @@ def from_dict(data: dict[str, Any]) -> Event:
         raise ValueError(f"{kind} needs `at`, an ISO date and time with its zone") from None
     if at.tzinfo is None:
         raise ValueError(f"{kind}: `at` must carry a time zone (got {data['at']})")
-    fields = {name: load(value) for name, value in data.items() if name not in ("kind", "at")}
+    fields = {name: load(value) for name, value in data.items() if name not in ("event", "at")}
     try:
         return cls(at=at, **fields)
     except TypeError as error:

@@ -8,7 +8,7 @@ Commands for the edge, in the order returned:
     StopPrompt(prompt_id)       stop a prompt a key press interrupted (barge-in)
     StartTimer(timer_id, ms)    send TimerFired(timer_id) `ms` after this event's `at`
     CancelTimer(timer_id)       that timer no longer matters (a late TimerFired is ignored anyway)
-    Lookup(entity, equals, where)    find one record; answer with LookupResult
+    Lookup(entity, equals, where, follow)   find one record; answer with LookupResult
     CreateRecord(entity, fields)     answer with RecordWritten (or StorageFailed)
     UpdateRecord(entity, record_id, fields)   likewise
     HttpRequest(method, url, headers, body, timeout_ms)   answer with HttpReply or HttpFailed
@@ -88,10 +88,13 @@ class CancelTimer:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Lookup:
     """Find one record of `entity` whose fields equal `equals` and for which `where` (an
-    expression over `@record` fields and constants only, or None) holds."""
+    expression over `@record` fields and constants only, or None) holds.  `follow` names the
+    reference fields (dotted for references of references) to give as the referenced record
+    rather than its id, because the flow reads through them (`customer.manager.agent`)."""
     entity: str
     equals: dict[str, Any]
     where: ir.Expr | None = None
+    follow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -160,11 +160,14 @@ _STATE_FIELDS = tuple(f.name for f in fields(CallState))
 # ------------------------------------------------------------------ steps by id, once per bundle
 
 class FlowIndex:
-    """The steps of every flow by id, so each event costs the same however large the flow."""
-    __slots__ = ("steps",)
+    """The steps of every flow by id, so each event costs the same however large the flow; and
+    for each record variable, the references the flow reads through it (`customer.manager.agent`
+    reads through "manager"), which a lookup asks storage to fill in."""
+    __slots__ = ("steps", "follows")
 
     def __init__(self, bundle: ir.Bundle):
         self.steps = {name: {step.id: step for step in flow.steps} for name, flow in bundle.flows.items()}
+        self.follows = {name: _references_read(flow) for name, flow in bundle.flows.items()}
 
     def step(self, flow: str, step_id: str | None) -> ir.Step:
         found = self.steps.get(flow, {}).get(step_id)
@@ -174,6 +177,29 @@ class FlowIndex:
 
     def has(self, flow: str, step_id: str) -> bool:
         return step_id in self.steps.get(flow, {})
+
+
+def _references_read(flow: ir.Flow) -> dict[str, tuple[str, ...]]:
+    """variable (or "@record" of a lookup's where) -> dotted reference paths read through it."""
+    found: dict[str, set[str]] = {}
+    for path in _var_paths(flow):
+        for end in range(2, len(path)):
+            found.setdefault(path[0], set()).add(".".join(path[1:end]))
+    return {name: tuple(sorted(paths)) for name, paths in found.items()}
+
+
+def _var_paths(node: Any):
+    if isinstance(node, ir.Var):
+        yield node.path
+    elif isinstance(node, ir.Model):
+        for name in type(node).model_fields:
+            yield from _var_paths(getattr(node, name))
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from _var_paths(item)
+    elif isinstance(node, dict):
+        for item in node.values():
+            yield from _var_paths(item)
 
 
 _indexes: dict[int, tuple[weakref.ref, FlowIndex]] = {}
@@ -475,13 +501,25 @@ def _switch(turn: _Turn, step: ir.SwitchStep) -> None:
 
 def _lookup(turn: _Turn, step: ir.LookupStep) -> None:
     equals, where = lookup_criteria(step.where, turn.scope())
-    turn.emit(c.Lookup(entity=step.entity, equals=equals, where=where))
+    reads = turn.index.follows.get(turn.frame.flow, {})
+    follow = tuple(sorted(set(reads.get(step.var, ())) | set(_references_read_in(step.where))))
+    turn.emit(c.Lookup(entity=step.entity, equals=equals, where=where, follow=follow))
     turn.state.wait = LOOKUP
+
+
+def _references_read_in(where: ir.Expr) -> tuple[str, ...]:
+    paths = [p for p in _var_paths(where) if p[0] == "@record"]
+    return tuple(".".join(p[1:end]) for p in paths for end in range(2, len(p)))
+
+
+def _stored(values: dict[str, Any]) -> dict[str, Any]:
+    """Field values as storage keeps them: a record given for a reference field is its id."""
+    return {name: value.get("id") if isinstance(value, Mapping) else value for name, value in values.items()}
 
 
 def _create(turn: _Turn, step: ir.CreateStep) -> None:
     values = {name: turn.eval(expr) for name, expr in step.fields.items()}
-    turn.emit(c.CreateRecord(entity=step.entity, fields=values))
+    turn.emit(c.CreateRecord(entity=step.entity, fields=_stored(values)))
     if step.var:
         turn.frame.vars[step.var] = values  # completed with its id by RecordWritten
     turn.state.wait = WRITE
@@ -492,7 +530,7 @@ def _update(turn: _Turn, step: ir.UpdateStep) -> None:
     if not isinstance(record, Mapping) or record.get("id") is None:
         raise EvalError(f"cannot update '{step.var}': it holds no stored record")
     values = {name: turn.eval(expr) for name, expr in step.fields.items()}
-    turn.emit(c.UpdateRecord(entity=step.entity, record_id=record["id"], fields=values))
+    turn.emit(c.UpdateRecord(entity=step.entity, record_id=record["id"], fields=_stored(values)))
     turn.frame.vars[step.var] = {**record, **values}
     turn.state.wait = WRITE
 

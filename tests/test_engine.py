@@ -470,6 +470,29 @@ def test_lookup_not_found():
     assert call.state.variables["customer"] is None
 
 
+def test_lookup_asks_for_the_references_the_flow_reads_through():
+    where = op("and", CUSTOMER_WHERE, op("==", var("@record", "manager", "team", "name"), const("text", "vip")))
+    steps = [ir.LookupStep(id="find", var="customer", entity="Customer", where=where, not_found="bye", next="ring"),
+             ir.TransferAgentStep(id="ring", agent=var("customer", "manager", "agent", type_="agent"), timeout_ms=20_000,
+                                  on_no_answer="bye")]
+    call = Call(simple(*steps))
+    lookup = call.one(c.Lookup)
+    assert lookup.follow == ("manager", "manager.team")
+    assert lookup.equals == {"phone": "13800138000"}
+    call.event(e.LookupResult, record={"id": 1, "manager": {"id": 2, "agent": "li_na"}})
+    assert call.one(c.TransferToAgent).agent == "li_na"
+
+
+def test_a_record_stored_in_a_reference_field_is_its_id():
+    steps = [ir.LookupStep(id="find", var="customer", entity="Customer", where=CUSTOMER_WHERE, not_found="bye", next="new"),
+             ir.CreateStep(id="new", var="ticket", entity="Ticket", fields={"customer": var("customer", type_="record:Customer")},
+                           next="bye")]
+    call = Call(simple(*steps))
+    call.event(e.LookupResult, record={"id": 9, "name": "张三"})
+    assert call.one(c.CreateRecord).fields == {"customer": 9}
+    assert call.state.variables["ticket"] == {"customer": {"id": 9, "name": "张三"}}
+
+
 def test_create_and_update_records():
     steps = [ir.CreateStep(id="new", var="ticket", entity="Ticket",
                            fields={"phone": var("caller", type_="phone"), "category": const("text", "complaint")}, next="close"),

@@ -31,7 +31,7 @@ def step_label(step) -> str:
         "http": lambda s: f"{s.method} → {s.var}", "voicemail": lambda s: s.box, "subflow": lambda s: s.flow,
         "survey": lambda s: s.flow, "set": lambda s: ".".join(s.path),
     }.get(step.kind)
-    text = f"{step.id}\\n{step.kind}"
+    text = f"{step.id}\n{step.kind}"
     if detail:
         text += f": {detail(step)}"
     return text

@@ -239,7 +239,7 @@ def start_flow(bundle: ir.Bundle, flow: str, call_id: str, *, dialed: str = "", 
         raise ValueError(f"there is no flow '{flow}'; the flows are: {', '.join(sorted(bundle.flows)) or 'none'}")
     state = CallState(call_id, bundle.hash, caller, dialed, at)
     turn = _Turn(bundle, state, at, options)
-    turn.guarded(lambda: turn.push_flow(flow))
+    _safely(turn, lambda: turn.guarded(lambda: turn.push_flow(flow)))
     return state, turn.out
 
 
@@ -250,12 +250,15 @@ def handle(bundle: ir.Bundle, state: CallState, event: e.Event,
         return state, [c.Ignored(event=type(event).__name__, reason="the call has ended")]
     work = state.copy()
     turn = _Turn(bundle, work, event.at, options)
+    _safely(turn, lambda: turn.same_bundle() and turn.dispatch(event))
+    return work, turn.out
+
+
+def _safely(turn: "_Turn", action: Callable[[], Any]) -> None:
     try:
-        if turn.same_bundle():
-            turn.dispatch(event)
+        action()
     except Exception as error:  # a fault in the engine itself must still leave the caller a way out
         turn.fault(f"internal error: {type(error).__name__}: {error}")
-    return work, turn.out
 
 
 # ------------------------------------------------------------------ one event's work

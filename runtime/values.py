@@ -264,7 +264,10 @@ def _call(expr: ir.Fn, scope: Scope) -> Any:
             raise EvalError(f"there are no hours named '{args[0] if args else ''}'")
         if scope.now is None:
             raise EvalError("open() needs the current time")
-        return business_hours.is_open(hours, scope.now)
+        try:
+            return business_hours.is_open(hours, scope.now)
+        except ValueError as problem:  # a moment without zone, or hours that cannot be read
+            raise EvalError(f"open({args[0]}): {problem}") from None
     if name == "len":
         value = args[0] if args else None
         return Decimal(0) if value is None else Decimal(len(value if isinstance(value, (str, list, dict)) else to_text(value)))

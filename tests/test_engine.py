@@ -803,6 +803,10 @@ def test_an_error_inside_the_engine_never_escapes(monkeypatch):
     state, out = handle(call.bundle, call.state, e.DigitPressed(at=T0, digit="1"))
     assert out[0] == c.RuntimeFault(flow="main", step_id="main", message="internal error: RuntimeError: oops")
     assert state.wait == "farewell"
+    monkeypatch.setitem(engine.STEPS, "menu", broken)
+    state, out = start_flow(call.bundle, "main", "c2", at=T0)
+    assert out[1] == c.RuntimeFault(flow="main", step_id="main", message="internal error: RuntimeError: oops")
+    assert state.wait == "farewell" and [x.text for x in out if isinstance(x, c.Say)] == [SORRY]
 
 
 def test_a_step_missing_from_the_bundle_takes_the_fallback():

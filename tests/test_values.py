@@ -170,6 +170,8 @@ def test_open_asks_the_hours_at_now():
     assert ev(fn("open", const("text", "office"), type_="bool"), evening) is False
     with pytest.raises(EvalError, match="no hours named 'shop'"):
         ev(fn("open", const("text", "shop"), type_="bool"))
+    with pytest.raises(EvalError, match="must carry a time zone"):
+        ev(fn("open", const("text", "office"), type_="bool"), Scope(now=dt.datetime(2026, 11, 23, 10), hours={"office": OFFICE}))
 
 
 def test_len_hour_weekday():

@@ -89,6 +89,10 @@ def _field(ctx: Context, decl: ast.Entity, f: ast.FieldDecl, t: str) -> ir.Entit
             ctx.report.error(ctx.file, option.pos, "E207", f"'{option.key}' is given twice for field '{f.name}'")
         seen.add(option.key)
         _apply_option(ctx, out, option, t)
+    # Checked once every option is known, whatever order they were written in.
+    default = next((o for o in f.options if o.key == "default"), None)
+    if default is not None and out.default is not None:
+        _check_default_bounds(ctx, out, default)
     return out
 
 
@@ -118,7 +122,6 @@ def _apply_option(ctx: Context, out: ir.EntityField, option: ast.FieldOption, t:
             ctx.report.error(ctx.file, option.pos, "E602", "a default must be a fixed value")
         else:
             out.default = value.value
-            _check_default_bounds(ctx, out, option)
 
 
 def _check_default_bounds(ctx: Context, out: ir.EntityField, option: ast.FieldOption) -> None:

@@ -63,6 +63,10 @@ def _const(t: str, value) -> ir.Const:
 
 def check(ctx: Context, expr: ast.Expr, scope: Scope, expected: str | None = None) -> ir.Expr:
     if isinstance(expr, ast.Literal):
+        if expr.kind == "date" and isinstance(expr.value, str):
+            ctx.report.error(ctx.file, expr.pos, "E410", f"{expr.value} is not a date on the calendar",
+                             hint="write a real date as YYYY-MM-DD")
+            return ir.Const(type=ANY, value=None)
         return _const(expr.kind, expr.value) if expr.kind != "text" else ir.Const(type="text", value=expr.value)
     if isinstance(expr, ast.Ref):
         return _ref(ctx, expr, scope, expected)
@@ -284,7 +288,11 @@ def _placeholder(ctx: Context, source: str, pos: ast.Pos, scope: Scope) -> ir.Ex
                          hint="write a name such as {customer.name}, or {{ for a literal brace")
         return ir.Const(type=ANY, value=None)
     _shift(node, pos)
-    return check(ctx, node, scope)
+    value = check(ctx, node, scope)
+    if value.type.partition(":")[0] in ("record", "object", "list"):
+        ctx.report.error(ctx.file, pos, "E411", f"'{{{source}}}' is {describe(value.type)}, which cannot be spoken",
+                         hint=f"speak one of its fields, e.g. {{{source}.name}}")
+    return value
 
 
 def _shift(node, pos: ast.Pos) -> None:

@@ -484,6 +484,7 @@ def _enqueue(st, stmt, sid, following, menu):
     prefer = None
     if stmt.prefer is not None:
         prefer = check_as(st.ctx, stmt.prefer, st.scope, "agent", "prefer")
+        _agent_name(st, stmt.prefer, prefer)
     priority = stmt.priority
     if priority is None:
         priority = next((i.value for i in symbol.decl.items if i.key == "priority"), 0) if symbol else 0
@@ -497,6 +498,7 @@ def _transfer_number(st, stmt, sid, following, menu):
 
 def _transfer_agent(st, stmt, sid, following, menu):
     agent = check(st.ctx, stmt.agent, st.scope)
+    _agent_name(st, stmt.agent, agent)
     if isinstance(stmt.agent, ast.Ref) and len(stmt.agent.parts) == 1 and agent.type == ANY:
         pass
     elif agent.type not in ("agent", "text", ANY):
@@ -515,7 +517,8 @@ def _record(st, stmt, sid, following, menu):
 
 
 def _survey(st, stmt, sid, following, menu):
-    resolve(st.table, st.report, "flow", stmt.flow, st.file, ast.where(stmt.ref_pos, stmt.pos))
+    symbol = resolve(st.table, st.report, "flow", stmt.flow, st.file, ast.where(stmt.ref_pos, stmt.pos))
+    _warn_entered_by_number(st, stmt, symbol)
     return ir.SurveyStep(id=sid, flow=stmt.flow, next=_ends_here(st, stmt, following))
 
 
@@ -524,7 +527,22 @@ def _subflow(st, stmt, sid, following, menu):
     if symbol and symbol.decl is st.decl:
         st.report.error(st.file, stmt.pos, "E310", f"flow '{stmt.flow}' cannot run itself as a subflow",
                         hint="use goto to go back to an earlier step")
+    else:
+        _warn_entered_by_number(st, stmt, symbol)
     return ir.SubflowStep(id=sid, flow=stmt.flow, next=_ends_here(st, stmt, following))
+
+
+def _warn_entered_by_number(st: _State, stmt: ast.Stmt, symbol) -> None:
+    if symbol is not None and symbol.decl.entries:
+        st.report.warning(st.file, ast.where(stmt.ref_pos, stmt.pos), "W311",
+                          f"flow '{stmt.flow}' is entered by a dialled number; as a {stmt.kind} it can only end the call",
+                          hint="give the shared steps a flow of their own without `entry number`")
+
+
+def _agent_name(st: _State, expr: ast.Expr, value: ir.Expr) -> None:
+    """An agent written by name must be one of the declared agents."""
+    if isinstance(value, ir.Const) and value.type in ("text", "agent") and isinstance(value.value, str):
+        resolve(st.table, st.report, "agent", value.value, st.file, expr.pos)
 
 
 def _goto(st, stmt, sid, following, menu):

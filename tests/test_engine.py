@@ -963,3 +963,85 @@ def test_a_compiled_menu_fails_over_to_the_queue(tmp_path):
         call.time_out()
     assert call.one(c.Enqueue).queue == "support"
     assert call.state.history[-2:] == ["hotline/main", "hotline/agent"]
+
+
+# ------------------------------------------------------------------ any events in any order
+
+def everything():
+    """A flow that reaches every kind of wait."""
+    return make_bundle(
+        flow("main", ir.SurveyStep(id="arm", flow="survey", next="hi"), say("hi", "您好", next="main"),
+             menu("main", {"1": "find", "2": "ask", "3": "bill", "4": "ring", "5": "wait", "6": "sub", "7": "out"},
+                  on_failure="bye"),
+             ir.LookupStep(id="find", var="customer", entity="Customer", where=CUSTOMER_WHERE, not_found="main", next="new"),
+             ir.CreateStep(id="new", var="ticket", entity="Ticket", fields={"customer": var("customer", type_="record:Customer")},
+                           next="main"),
+             collect("ask", "n", "number", next="main", on_failure="main", max_length=3),
+             ir.HttpStep(id="bill", var="bill", method="GET", url=const("text", "http://x"), timeout_ms=3000,
+                         returns={"amount": "money"}, on_error="main", next="main"),
+             ir.TransferAgentStep(id="ring", agent=const("agent", "li_na"), timeout_ms=20_000, on_no_answer="main"),
+             ir.EnqueueStep(id="wait", queue="support", priority=0),
+             ir.SubflowStep(id="sub", flow="survey", next="main"),
+             ir.TransferNumberStep(id="out", number=const("text", "10086")), hangup()),
+        flow("survey", menu("rate", {"1": "back"}, prompt="评分", retries=0, on_failure="back"), ir.ReturnStep(id="back")))
+
+
+def any_event(data, state, at):
+    from hypothesis import strategies as st
+
+    kind = data.draw(st.sampled_from(["digit", "prompt", "timer", "lookup", "written", "storage", "reply", "http_failed",
+                                      "answered", "left", "overflow", "transfer_failed", "hangup"]))
+    own = data.draw(st.booleans())  # the id the call waits for, or another one
+    if kind == "digit":
+        return e.DigitPressed(at=at, digit=data.draw(st.sampled_from(list("0123456789*#"))))
+    if kind == "prompt":
+        return e.PromptFinished(at=at, prompt_id=state.prompt if own and state.prompt else "p999")
+    if kind == "timer":
+        return e.TimerFired(at=at, timer_id=state.timer if own and state.timer else "t999")
+    if kind == "lookup":
+        return e.LookupResult(at=at, record=data.draw(st.sampled_from([None, {"id": 1, "name": "张三"}])))
+    if kind == "written":
+        return e.RecordWritten(at=at, record_id=5)
+    if kind == "storage":
+        return e.StorageFailed(at=at, reason="down")
+    if kind == "reply":
+        return e.HttpReply(at=at, status=data.draw(st.sampled_from([200, 404])),
+                           body=data.draw(st.sampled_from([{"amount": "1.5"}, {}, "x", None])))
+    if kind == "http_failed":
+        return e.HttpFailed(at=at, reason="refused")
+    if kind == "answered":
+        return e.AgentAnswered(at=at, agent="li_na")
+    if kind == "left":
+        return e.AgentLeft(at=at)
+    if kind == "overflow":
+        return e.QueueOverflow(at=at, kind=data.draw(st.sampled_from(["voicemail", "hangup", "queue", "callback", "odd"])),
+                               target="fallback")
+    if kind == "transfer_failed":
+        return e.TransferFailed(at=at)
+    return e.CallerHungUp(at=at)
+
+
+def test_any_events_in_any_order_never_break_a_call():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    bundle = everything()
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.data())
+    def run(data):
+        call = Call(bundle)
+        for i in range(data.draw(st.integers(min_value=1, max_value=40))):
+            call.wait(1000)
+            ended_before = call.state.wait == "ended"
+            out = call.send(any_event(data, call.state, call.now))
+            if ended_before:
+                assert [type(x) for x in out] == [c.Ignored]
+            s = call.state
+            # what the call waits for is consistent with what it asked for
+            assert (s.prompt is not None) <= (s.wait in ("prompt", "menu", "collect", "farewell"))
+            assert (s.timer is not None) <= (s.wait in ("menu", "collect", "http", "transfer"))
+            assert (s.ended is not None) == (s.wait in ("ended", "transferred"))
+            assert not any(isinstance(x, c.RuntimeFault) and "internal" in x.message for x in out)
+
+    run()

@@ -38,6 +38,10 @@ def op(name, *args, type_="bool"):
     return ir.Op(type=type_, op=name, args=list(args))
 
 
+def secret(name):
+    return ir.Fn(type="text", name="secret", args=[const("text", name)])
+
+
 def say(id, text, next=None):
     return ir.SayStep(id=id, text=T(text) if isinstance(text, str) else text, next=next)
 
@@ -529,7 +533,7 @@ def http_flow(**overrides):
                   url=op("+", const("text", "http://billing/bills/"), var("caller", type_="phone"), type_="text"),
                   timeout_ms=3000, returns={"amount": "money", "due": "date"}, on_error="oops", next="tell",
                   headers=[ir.HttpHeader(name="Authorization",
-                                         value=op("+", const("text", "Bearer "), ir.Fn(type="text", name="secret", args=[const("text", "TOKEN")]), type_="text")),
+                                         value=op("+", const("text", "Bearer "), secret("TOKEN"), type_="text")),
                            ir.HttpHeader(name="Accept", value=const("text", "application/json"))])
     fields.update(overrides)
     return simple(ir.HttpStep(**fields),
@@ -754,7 +758,8 @@ def test_start_flow_refuses_an_unknown_flow():
 # ------------------------------------------------------------------ faults
 
 def test_division_by_zero_says_sorry_and_hangs_up():
-    call = Call(simple(ir.SetStep(id="boom", path=["x"], value=op("/", const("number", "1"), const("number", "0"), type_="number"), next="bye")))
+    zero = op("/", const("number", "1"), const("number", "0"), type_="number")
+    call = Call(simple(ir.SetStep(id="boom", path=["x"], value=zero, next="bye")))
     fault = call.one(c.RuntimeFault)
     assert fault.step_id == "boom" and "division by zero" in fault.message
     assert call.edge == ["Answer", "Say"] and call.said() == [SORRY] and call.state.wait == "farewell"
@@ -871,7 +876,7 @@ def test_events_round_trip_through_json():
 
 
 def test_secret_values_are_masked_in_the_log():
-    step = ir.SetStep(id="s", path=["token"], value=ir.Fn(type="text", name="secret", args=[const("text", "TOKEN")]), next="bye")
+    step = ir.SetStep(id="s", path=["token"], value=secret("TOKEN"), next="bye")
     call = Call(simple(step), options=SECRETS)
     assert call.state.variables["token"] == "t0ken"
     assert c.to_dict(call.one(c.VariableSet, call.log))["value"] == "***"

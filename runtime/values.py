@@ -524,6 +524,9 @@ def parse_digits(digit_type: str, keys: str) -> Any:
         if whole.isdigit() and (not point or (cents.isdigit() and len(cents) <= 2)):
             return Decimal(whole + ("." + cents if point else ""))
         return None
+    if digit_type == "digits":
+        # any keys but the terminator: `*` stands for the X that ends some ID card numbers
+        return keys if keys and all(k in "0123456789*" for k in keys) else None
     if not keys.isdigit() or not keys.isascii():
         return None
     if digit_type == "phone":
@@ -538,7 +541,7 @@ def parse_digits(digit_type: str, keys: str) -> Any:
             return None
     if digit_type == "number":
         return Decimal(keys)
-    return keys  # digits
+    return None  # not a digit type
 
 
 def luhn(number: str) -> bool:

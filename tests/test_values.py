@@ -291,7 +291,9 @@ def test_record_matches_with_the_acting_user():
     ("date", "20261301", None),
     ("date", "2026101", None),
     ("digits", "0042", "0042"),
-    ("digits", "12*", None),
+    ("digits", "11010519491231002*", "11010519491231002*"),
+    ("digits", "", None),
+    ("colour", "12", None),
     ("number", "0042", Decimal(42)),
 ])
 def test_parse_digits(digit_type, keys, expected):

@@ -130,6 +130,30 @@ def cmd_graph(args) -> int:
     return EXIT_OK
 
 
+def cmd_test(args) -> int:
+    from compiler import compile_project
+    from compiler.sources import find_root
+    from flowdesk import flowtests
+    from runtime.flowtest import find_test_files
+
+    paths = [Path(p) for p in args.paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    sources = sorted({p if p.is_dir() else p.parent for p in paths})
+    result = compile_project(sources, environment=args.env)
+    if result.bundle is None:
+        _print_diagnostics(result.errors, result.sources.text_of)
+        print("the flows do not compile; fix them before testing", file=sys.stderr)
+        return EXIT_ERRORS
+    files = find_test_files(paths)
+    if not files:
+        print("error: no *.test.yaml files found", file=sys.stderr)
+        return EXIT_ERRORS
+    return flowtests.run(result, files, args.coverage, find_root(paths))
+
+
 def cmd_report(args) -> int:
     from flowdesk import report
     from flowdesk.config import load_config
@@ -179,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="out.dot or out.svg (default: DOT on standard output)")
     p.add_argument("--env", help="environment from flowdesk.yaml")
     p.set_defaults(run=cmd_graph)
+
+    p = sub.add_parser("test", help="run flow test files (*.test.yaml): scripted calls and what must happen")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="test files, or folders with flows and their tests")
+    p.add_argument("--coverage", action="store_true", help="report the steps and branches no test reached")
+    p.add_argument("--env", help="environment from flowdesk.yaml")
+    p.set_defaults(run=cmd_test)
 
     p = sub.add_parser("report", help="queue or agent KPIs per interval from the event log")
     p.add_argument("paths", nargs="*", metavar="PATH", help="the project (for each queue's service-level target)")

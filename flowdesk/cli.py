@@ -171,6 +171,44 @@ def cmd_report(args) -> int:
     return report.run(args, config.database_url, targets)
 
 
+def cmd_call(args) -> int:
+    import datetime as dt
+
+    from compiler import compile_project
+    from runtime import simulator as sim
+
+    try:
+        at = sim.parse_moment(args.at, args.tz, dt.datetime.now)
+    except sim.SimulatorError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    result = compile_project(args.paths, environment=args.env)
+    if result.bundle is None or result.errors:
+        _print_diagnostics(result.errors, result.sources.text_of)
+        print(f"not compiled: {summary(result.diagnostics)}", file=sys.stderr)
+        return EXIT_ERRORS
+    agents = [a.strip() for a in args.agents.split(",") if a.strip()] if args.agents is not None else None
+    try:
+        records = sim.read_records(Path(args.crm), result.bundle) if args.crm else None
+        call = sim.Simulator(result.bundle, flow=args.flow, caller=args.caller, at=at, agents=agents,
+                             records=records, plain_text=not sys.stdout.isatty())
+    except sim.SimulatorError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERRORS
+    scripted = not sys.stdin.isatty()  # a piped script: the same lines, echoed into the transcript
+    lines = sys.stdin if scripted else _typed_lines()
+    return sim.play(call, lines, print, lambda text: print(f"error: {text}", file=sys.stderr), scripted=scripted)
+
+
+def _typed_lines():
+    print("type keys (1, 13800138000#), wait 10s, answer, agent-hangup, hangup, help or quit")
+    while True:
+        try:
+            yield input("caller> ")
+        except EOFError:
+            return
+
+
 # ------------------------------------------------------------------ wiring
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,6 +261,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="database URL (default: FLOWDESK_DB or .flowdesk/flowdesk.db in the project)")
     p.add_argument("--env", help="environment from flowdesk.yaml")
     p.set_defaults(run=cmd_report)
+
+    p = sub.add_parser("call", help="make a call through a flow in the terminal (keys, waits, agents)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders, as for check")
+    p.add_argument("--flow", required=True, help="the flow the call starts in")
+    p.add_argument("--from", dest="caller", required=True, metavar="NUMBER", help="the caller's number")
+    p.add_argument("--at", help="simulated start, e.g. \"2026-11-23 21:30\" (default: now)")
+    p.add_argument("--tz", default="Asia/Shanghai", help="time zone of --at and the times shown")
+    p.add_argument("--crm", metavar="FILE", help="records in the CRM, YAML {Entity: [records]}")
+    p.add_argument("--agents", help="agents logged in and ready, a,b (default: every agent)")
+    p.add_argument("--env", help="environment from flowdesk.yaml")
+    p.set_defaults(run=cmd_call)
     return parser
 
 

@@ -209,6 +209,28 @@ def _typed_lines():
             return
 
 
+def cmd_whatif(args) -> int:
+    from compiler import compile_project
+    from runtime import whatif
+
+    result = compile_project(args.paths, environment=args.env)
+    if result.bundle is None:
+        _print_diagnostics(result.errors, result.sources.text_of)
+        return EXIT_ERRORS
+    if args.queue not in result.bundle.queues:
+        known = ", ".join(sorted(result.bundle.queues)) or "none"
+        print(f"error: no queue named '{args.queue}' (the queues are: {known})", file=sys.stderr)
+        return EXIT_ERRORS
+    try:
+        figures = whatif.simulate(result.bundle, args.queue, args.calls_per_hour, args.agents, args.aht,
+                                  args.patience, args.hours, args.seed, wrapup_ms=args.wrapup, ring_ms=args.ring)
+    except whatif.WhatIfError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(whatif.as_table(figures))
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------ wiring
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,6 +294,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agents", help="agents logged in and ready, a,b (default: every agent)")
     p.add_argument("--env", help="environment from flowdesk.yaml")
     p.set_defaults(run=cmd_call)
+
+    from runtime.whatif import duration
+
+    p = sub.add_parser("whatif", help="simulate one queue with M agents and given traffic, next to Erlang C")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="the project")
+    p.add_argument("--queue", required=True, help="the queue to simulate")
+    p.add_argument("--calls-per-hour", type=float, required=True)
+    p.add_argument("--agents", type=int, required=True)
+    p.add_argument("--aht", type=duration, required=True, help="mean talk time, e.g. 240s or 4m")
+    p.add_argument("--patience", type=duration, default=None,
+                   help="mean time a caller waits before hanging up, or none (default: none)")
+    p.add_argument("--hours", type=float, default=8, help="hours measured, after a 1 h warm-up (default 8)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--wrapup", type=duration, default=None, help="after-call work (default: the queue's)")
+    p.add_argument("--ring", type=duration, default=2000, help="time an agent takes to pick up (default 2s)")
+    p.add_argument("--env", help="environment from flowdesk.yaml")
+    p.set_defaults(run=cmd_whatif)
     return parser
 
 

@@ -94,7 +94,7 @@ def simulate(bundle: ir.Bundle, queue: str, calls_per_hour: float, agents: int, 
     target = sim_bundle.queues[queue]
     start = EPOCH + dt.timedelta(milliseconds=warmup_ms)
     end = start + dt.timedelta(hours=hours)
-    run = _Run(sim_bundle, random.Random(seed), calls_per_hour, aht_ms, patience_ms, ring_ms)
+    run = _Run(sim_bundle, queue, random.Random(seed), calls_per_hour, aht_ms, patience_ms, ring_ms)
     rows = run.until(end)
     visits = {id(r): r for r in rows if isinstance(r, QueueVisit)}.values()
     measured = [v for v in visits if v.queue == queue and start <= v.enqueued_at < end]
@@ -147,7 +147,7 @@ def _check(bundle, queue, calls_per_hour, agents, aht_ms, patience_ms, hours, wr
 class _Run:
     """The edge around the CallCenter: callers who arrive and hang up, agents who answer and talk."""
 
-    def __init__(self, bundle: ir.Bundle, rng: random.Random, calls_per_hour: float, aht_ms: int,
+    def __init__(self, bundle: ir.Bundle, queue: str, rng: random.Random, calls_per_hour: float, aht_ms: int,
                  patience_ms: int | None, ring_ms: int):
         self.center = CallCenter(bundle, epoch=EPOCH, log_events=False)
         self.rng, self.rate_per_ms, self.aht_ms = rng, calls_per_hour / HOUR_MS, aht_ms
@@ -156,7 +156,8 @@ class _Run:
         self.seq = itertools.count()
         self.numbers = itertools.count(1)
         self.answered: set[str] = set()
-        self.rows: list = []
+        self.queue = queue
+        self.seen = 0  # event log rows looked at by _leave_other_queues
         for agent in bundle.agents:
             self.center.login(agent, EPOCH)
 
@@ -175,7 +176,17 @@ class _Run:
             else:
                 break
             self._follow(self.center.take_outbox())
+            self._leave_other_queues()
         return self.center.take_rows()
+
+    def _leave_other_queues(self) -> None:
+        """A caller the queue's overflow moved to another queue hangs up there: nobody serves it
+        in this model, and only this queue's figures are asked for."""
+        rows = self.center.rows
+        for row in itertools.islice(rows, self.seen, None):
+            if isinstance(row, QueueVisit) and row.queue != self.queue and row.outcome is None:
+                self._later(row.enqueued_at, "give up", row.call_id)
+        self.seen = len(rows)
 
     def _later(self, at: dt.datetime, what: str, call: str = "", agent: str = "") -> None:
         heapq.heappush(self.todo, (at, next(self.seq), what, call, agent))

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from compiler import ir
-from compiler.flows import LoweredFlow
+from compiler.flows import LoweredFlow, link_fields
 from compiler.symbols import Reporter
 
 WAITS_FOR_CALLER = {"menu", "collect"}
@@ -15,8 +15,8 @@ WAITS_FOR_CALLER = {"menu", "collect"}
 def successors(step) -> list[str]:
     """The ids of the steps a step can go to."""
     out = []
-    for name in ("next", "on_timeout", "on_invalid", "on_failure", "not_found", "on_error", "on_no_answer"):
-        value = getattr(step, name, None)
+    for name in link_fields(type(step)):
+        value = getattr(step, name)
         if value:
             out.append(value)
     if isinstance(step, ir.MenuStep):

@@ -9,6 +9,7 @@ wait for the caller) run afterwards on the result, in `compiler.flow_checks`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from compiler import ir
 from compiler.expressions import ANY, Context, Scope, check, check_as, check_condition, check_text
@@ -141,19 +142,37 @@ def _resolve_alias(st: _State, step_id: str | None) -> str | None:
     return step_id
 
 
+# The fields of a step that name the step to go to next.
+LINK_FIELDS = ("next", "on_timeout", "on_invalid", "on_failure", "not_found", "on_error", "on_no_answer")
+
+
+@lru_cache(maxsize=None)
+def link_fields(step_type: type) -> tuple[str, ...]:
+    """The link fields a kind of step has (in the order of LINK_FIELDS)."""
+    return tuple(name for name in LINK_FIELDS if name in step_type.model_fields)
+
+
 def _relink(st: _State, step):
     """Replace references to `goto` statements by the steps they jump to."""
     updates = {}
-    for name in ("next", "on_timeout", "on_invalid", "on_failure", "not_found", "on_error", "on_no_answer"):
-        if hasattr(step, name) and getattr(step, name) is not None:
-            updates[name] = _resolve_alias(st, getattr(step, name))
+    for name in link_fields(type(step)):
+        target = getattr(step, name)
+        if target in st.aliases:
+            updates[name] = _resolve_alias(st, target)
     if isinstance(step, ir.MenuStep):
-        updates["options"] = [o.model_copy(update={"goto": _resolve_alias(st, o.goto)}) for o in step.options]
-    if isinstance(step, ir.BranchStep):
-        updates["conditions"] = [c.model_copy(update={"goto": _resolve_alias(st, c.goto)}) for c in step.conditions]
-    if isinstance(step, ir.SwitchStep):
-        updates["cases"] = [c.model_copy(update={"goto": _resolve_alias(st, c.goto)}) for c in step.cases]
-    return step.model_copy(update=updates)
+        _relink_each(st, step.options, "options", updates)
+    elif isinstance(step, ir.BranchStep):
+        _relink_each(st, step.conditions, "conditions", updates)
+    elif isinstance(step, ir.SwitchStep):
+        _relink_each(st, step.cases, "cases", updates)
+    return step.model_copy(update=updates) if updates else step
+
+
+def _relink_each(st: _State, branches: list, field: str, updates: dict) -> None:
+    """Branches (menu options, conditions, cases) whose `goto` names a `goto` statement."""
+    if any(b.goto in st.aliases for b in branches):
+        updates[field] = [b.model_copy(update={"goto": _resolve_alias(st, b.goto)}) if b.goto in st.aliases else b
+                          for b in branches]
 
 
 def _synthetic(st: _State, suffix: str, cls, pos: ast.Pos, **fields) -> str:

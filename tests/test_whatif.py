@@ -22,6 +22,12 @@ queue busy {
     wrapup 30s
     service level 80% within 20s
 }
+queue spill {
+    strategy longest_idle
+    announce position every 10s
+    max wait 20s then queue plain
+    ring timeout 15s
+}
 agent li_na { queues plain }
 """
 
@@ -88,6 +94,11 @@ def test_the_queue_keeps_its_own_wrapup_skills_and_overflow(bundle):
     assert r.occupancy > 0.9
 
 
+def test_callers_moved_to_another_queue_count_as_overflowed(bundle):
+    r = simulate(bundle, "spill", 240, 2, 60_000, None, 2, seed=4)
+    assert r.overflowed > 0 and r.answered + r.overflowed == r.offered
+
+
 def test_the_same_seed_gives_the_same_figures(bundle):
     runs = [simulate(bundle, "plain", 120, 3, 90_000, 60_000, 1, seed=7) for _ in range(2)]
     assert runs[0] == runs[1]
@@ -95,7 +106,7 @@ def test_the_same_seed_gives_the_same_figures(bundle):
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(queue="nowhere"), "there is no queue 'nowhere' in the project (the queues are: busy, plain)"),
+    (dict(queue="nowhere"), "there is no queue 'nowhere' in the project (the queues are: busy, plain, spill)"),
     (dict(agents=0), "agents must be more than 0"),
     (dict(calls_per_hour=-10), "calls per hour must be more than 0"),
     (dict(aht_ms=0), "AHT must be more than 0"),

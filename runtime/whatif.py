@@ -96,20 +96,20 @@ def simulate(bundle: ir.Bundle, queue: str, calls_per_hour: float, agents: int, 
     end = start + dt.timedelta(hours=hours)
     run = _Run(sim_bundle, queue, random.Random(seed), calls_per_hour, aht_ms, patience_ms, ring_ms)
     rows = run.until(end)
-    visits = {id(r): r for r in rows if isinstance(r, QueueVisit)}.values()
+    visits = {id(r): r for r in rows if isinstance(r, QueueVisit)}.values()  # a visit is logged at each change
     measured = [v for v in visits if v.queue == queue and start <= v.enqueued_at < end]
-    k = _total(queue_kpis(measured, "day", UTC, {queue: target.service_level.within_ms / 1000}), queue, start)
+    target_s = target.service_level.within_ms / 1000
+    k = _total(queue_kpis(measured, "day", UTC, {queue: target_s}), queue, start)
     handle_s = (ring_ms + aht_ms + target.wrapup_ms) / 1000
-    load = erlang.traffic_erlangs(calls_per_hour, handle_s)
     return WhatIfResult(
         queue=queue, calls_per_hour=calls_per_hour, agents=agents, aht_ms=aht_ms, wrapup_ms=target.wrapup_ms,
-        ring_ms=ring_ms, patience_ms=patience_ms, hours=hours, target_s=target.service_level.within_ms / 1000,
+        ring_ms=ring_ms, patience_ms=patience_ms, hours=hours, target_s=target_s,
         target_level=target.service_level.percent / 100, offered=k.offered, answered=k.answered,
         abandoned=k.abandoned, overflowed=k.overflowed, service_level=k.service_level, asa_s=k.asa_s,
         abandon_rate=k.abandon_rate, occupancy=_occupancy([r for r in rows if isinstance(r, AgentState)], start, end),
-        erlang_service_level=erlang.service_level(agents, calls_per_hour, handle_s, target.service_level.within_ms / 1000),
+        erlang_service_level=erlang.service_level(agents, calls_per_hour, handle_s, target_s),
         erlang_asa_s=erlang.average_speed_of_answer(agents, calls_per_hour, handle_s),
-        erlang_occupancy=min(1.0, load / agents))
+        erlang_occupancy=min(1.0, erlang.traffic_erlangs(calls_per_hour, handle_s) / agents))
 
 
 def what_if_bundle(bundle: ir.Bundle, queue: str, agents: int, wrapup_ms: int | None = None) -> ir.Bundle:
@@ -119,7 +119,8 @@ def what_if_bundle(bundle: ir.Bundle, queue: str, agents: int, wrapup_ms: int | 
     if wrapup_ms is not None:
         q = q.model_copy(update={"wrapup_ms": wrapup_ms})
     skills = {need.skill: need.min_level for need in q.skills}
-    people = {f"agent{n:04d}": ir.Agent(name=f"agent{n:04d}", skills=skills, queues=[queue]) for n in range(1, agents + 1)}
+    names = [f"agent{n:04d}" for n in range(1, agents + 1)]
+    people = {name: ir.Agent(name=name, skills=skills, queues=[queue]) for name in names}
     flow = ir.Flow(name=FLOW, start="enqueue@1", steps=[ir.EnqueueStep(id="enqueue@1", queue=queue, priority=0)])
     return bundle.model_copy(update={"queues": {**bundle.queues, queue: q}, "agents": people,
                                      "flows": {**bundle.flows, FLOW: flow}, "numbers": {}})

@@ -85,6 +85,12 @@ def test_impatient_callers_abandon_and_the_rest_are_answered_sooner(bundle):
     assert impatient.asa_s < patient.asa_s
 
 
+def test_with_agents_to_spare_every_caller_waits_just_the_ring(bundle):
+    r = simulate(bundle, "plain", 60, 20, 60_000, None, 1, seed=5)
+    assert r.answered == r.offered > 0
+    assert r.asa_s == pytest.approx(2.0) and r.service_level == 1.0
+
+
 def test_the_queue_keeps_its_own_wrapup_skills_and_overflow(bundle):
     # Too few agents: callers waiting 30 s leave for voicemail, as the queue says.
     r = simulate(bundle, "busy", 240, 2, 60_000, None, 1, seed=3)

@@ -123,6 +123,8 @@ class CallCenter:
     def __init__(self, bundle: ir.Bundle, *, epoch: dt.datetime, crm: Crm | None = None,
                  http: HttpClient | None = None, prompt_ms: Callable[[c.Say | c.Play], int] | None = None,
                  options: engine.EngineOptions = engine.DEFAULT_OPTIONS, log_events: bool = True, test: bool = False):
+        """`log_events`: keep every event and command of every call as call_events rows (the call's
+        history and flow coverage); without it only calls, queue visits and agent states are kept."""
         self.bundle = bundle
         self.epoch = epoch
         self.now = epoch
@@ -219,7 +221,8 @@ class CallCenter:
         if call is None:
             return
         call.state, commands = engine.handle(call.bundle, call.state, event, options=self.options)
-        self._log(call_id, call, event.at, "event", type(event).__name__, e.to_dict(event))
+        if self.log_events:
+            self._log(call_id, call, event.at, "event", type(event).__name__, e.to_dict(event))
         self._commands(call_id, commands, event.at)
 
     def advance(self, until: dt.datetime) -> None:
@@ -251,6 +254,14 @@ class CallCenter:
             times.append(self._at(acd_next))
         return min(times) if times else None
 
+    def forget_ended(self) -> int:
+        """Drop the calls that have ended (their rows are already in `rows`); a long-running centre
+        calls this from time to time so memory follows the calls in progress, not all calls ever."""
+        ended = [call_id for call_id, call in self.calls.items() if call.state.wait == engine.ENDED]
+        for call_id in ended:
+            del self.calls[call_id]
+        return len(ended)
+
     def take_outbox(self) -> list[Media]:
         out, self.outbox = self.outbox, []
         return out
@@ -267,7 +278,7 @@ class CallCenter:
             handler = _COMMANDS.get(type(command))
             if handler is not None:
                 handler(self, call_id, call, command, at)
-            if isinstance(command, c.LOG_ONLY) or self.log_events:
+            if self.log_events:
                 self._log(call_id, call, at, "command", type(command).__name__, c.to_dict(command))
 
     def _edge(self, call_id, call, command, at) -> None:

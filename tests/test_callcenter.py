@@ -125,3 +125,14 @@ flow main {
     center.advance(later(1))
     assert [cmd.text for cmd in commands(center, c.Say)] == ["张三,工单 1"]
     assert crm.created == [("Ticket", {"id": 1, "customer": 7, "note": "来电"})]
+
+
+def test_ended_calls_can_be_forgotten_and_events_left_out(bundle):
+    center = CallCenter(bundle, epoch=T0, prompt_ms=lambda cmd: 0, log_events=False)
+    center.login("li_na", T0)
+    center.start_call("c1", caller="1", dialed="10086", at=T0)
+    center.start_call("c2", caller="2", dialed="10086", at=T0)
+    center.caller_hangs_up("c2", later(5))
+    assert center.forget_ended() == 1 and set(center.calls) == {"c1"}
+    kinds = {type(r).__name__ for r in center.take_rows()}
+    assert "CallEvent" not in kinds and {"Call", "QueueVisit", "AgentState"} <= kinds

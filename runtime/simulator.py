@@ -400,8 +400,10 @@ def play(sim: Simulator, lines: Iterable[str], show: Callable[[str], None], erro
     status = 0
     for line in sim.start():
         show(line)
-    for number, line in enumerate(lines, 1):
-        if sim.over:
+    numbered = enumerate(lines, 1)
+    while not sim.over:  # the next line is read only while the call goes on (input() would wait)
+        number, line = next(numbered, (0, None))
+        if line is None:
             break
         if scripted and line.strip():
             show(f"< {line.strip()}")

@@ -212,3 +212,14 @@ def test_the_console_script_reports_errors_without_a_traceback():
     missing = flowdesk("nothere", "--flow", "hotline", "--from", "1", script="")
     assert missing.returncode == 1 and "no such file or folder" in missing.stderr
     assert all("Traceback" not in r.stderr for r in (bad_at, unknown, bad_line, missing))
+
+
+def test_no_line_is_read_once_the_call_is_over(bundle):
+    def typed():  # a terminal: reading another line would wait for the person
+        yield from ["0", "answer", "quit"]
+        raise AssertionError("read a line after the call was over")
+
+    shown = []
+    sim = Simulator(bundle, flow="hotline", caller="1", at=MONDAY_10)
+    assert play(sim, typed(), shown.append, shown.append, scripted=False) == 0
+    assert shown[-3:] == ["  queue: general", "  agent: li_na (李娜)", "  records: none created or updated"]

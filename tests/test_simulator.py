@@ -223,3 +223,27 @@ def test_no_line_is_read_once_the_call_is_over(bundle):
     sim = Simulator(bundle, flow="hotline", caller="1", at=MONDAY_10)
     assert play(sim, typed(), shown.append, shown.append, scripted=False) == 0
     assert shown[-3:] == ["  queue: general", "  agent: li_na (李娜)", "  records: none created or updated"]
+
+
+def test_the_summary_lists_records_updated(tmp_path):
+    (tmp_path / "main.flow").write_text("""
+entity Customer {
+    phone: phone
+    calls: number default 0
+}
+flow main {
+    lookup customer = Customer where phone == caller else -> unknown
+    update customer { calls = customer.calls + 1 }
+    say "您好"
+    hangup
+    unknown: hangup
+}
+""", encoding="utf-8")
+    bundle = compile_project([tmp_path]).bundle
+    records = load_records(bundle, {"Customer": [{"id": 4, "phone": 13800138000, "calls": 2}]})
+    sim = Simulator(bundle, flow="main", caller="13800138000", at=MONDAY_10, records=records, plain_text=True)
+    out = sim.start()
+    assert out[2:] == ["[10:00:00] > say: 您好", "[10:00:01] the flow hangs up",
+                       "call ended: hangup after 1s at 10:00:01", "  queue: none", "  agent: none",
+                       '  updated Customer 4: {"id": 4, "phone": "13800138000", "calls": "3"}']
+    assert sim.over and sim.finish() == []

@@ -197,7 +197,21 @@ def cmd_call(args) -> int:
         return EXIT_ERRORS
     scripted = not sys.stdin.isatty()  # a piped script: the same lines, echoed into the transcript
     lines = sys.stdin if scripted else _typed_lines()
-    return sim.play(call, lines, print, lambda text: print(f"error: {text}", file=sys.stderr), scripted=scripted)
+    status = sim.play(call, lines, print, lambda text: print(f"error: {text}", file=sys.stderr), scripted=scripted)
+    _write_event_log(call.rows + call.center.take_rows(), args.paths, args.db)
+    return status
+
+
+def _write_event_log(rows: list, paths: list[str], db: str | None) -> None:
+    """Simulated calls are logged like real ones (marked as tests), so reports can be tried on them."""
+    from flowdesk.config import load_config
+    from runtime.storage import EventLog
+
+    url = load_config(paths, db=db).database_url
+    try:
+        EventLog(url).write(rows)
+    except Exception as error:  # the call itself went fine; say why its log could not be kept
+        print(f"warning: the call's event log was not written to {url}: {error}", file=sys.stderr)
 
 
 def _typed_lines():
@@ -293,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crm", metavar="FILE", help="records in the CRM, YAML {Entity: [records]}")
     p.add_argument("--agents", help="agents logged in and ready, a,b (default: every agent)")
     p.add_argument("--env", help="environment from flowdesk.yaml")
+    p.add_argument("--db", help="event log database URL (default: FLOWDESK_DB or .flowdesk/flowdesk.db in the project)")
     p.set_defaults(run=cmd_call)
 
     from runtime.whatif import duration

@@ -159,7 +159,8 @@ class Simulator:
         self.bundle, self.flow, self.caller, self.started = bundle, flow, caller, at
         self.crm = MemoryCrm(bundle, records)
         self.center = CallCenter(bundle, epoch=at, crm=self.crm, http=self._http, prompt_ms=prompt_ms,
-                                 options=OPTIONS)
+                                 options=OPTIONS, test=True)
+        self.rows: list = []        # the call's event log rows, for the edge to write
         self.agents = agents
         self.plain = plain_text
         self.out: list[str] = []
@@ -178,7 +179,7 @@ class Simulator:
         for agent in self.agents:
             self.center.login(agent, self.started)
         self.center.take_outbox()
-        self.center.take_rows()
+        self.rows.extend(self.center.take_rows())
         title = self.bundle.flows[self.flow].title
         self._say(f"call from {self.caller} to flow {self.flow}{f' ({title})' if title else ''}; "
                   f"agents ready: {', '.join(self.agents) or 'none'}")
@@ -288,7 +289,9 @@ class Simulator:
         self._show_agent()
 
     def _show_faults(self) -> None:
-        for row in self.center.take_rows():
+        rows = self.center.take_rows()
+        self.rows.extend(rows)
+        for row in rows:
             if isinstance(row, CallEvent) and row.name == "RuntimeFault":
                 where = "/".join(str(row.data.get(k)) for k in ("flow", "step_id") if row.data.get(k))
                 self._say(f"error in {where or 'the flow'}: {row.data.get('message')} (the flow's fallback follows)")

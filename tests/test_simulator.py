@@ -247,3 +247,27 @@ flow main {
                        "call ended: hangup after 1s at 10:00:01", "  queue: none", "  agent: none",
                        '  updated Customer 4: {"id": 4, "phone": "13800138000", "calls": "3"}']
     assert sim.over and sim.finish() == []
+
+
+def test_a_simulated_call_is_written_to_the_event_log(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from runtime.storage import EventLog
+
+    root = Path(__file__).resolve().parents[1]
+    db = f"sqlite:///{tmp_path / 'log.db'}"
+    exe = Path(sys.executable).with_name("flowdesk")
+    result = subprocess.run([str(exe), "call", str(root / "flows"), str(root / "schemas"), "--flow", "hotline",
+                             "--from", "13800138000", "--at", "2026-11-23 10:00", "--db", db],
+                            input="0\nanswer\nagent-hangup\n1\n", capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    log = EventLog(db)
+    import datetime as dt
+    calls = log.calls(dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc), dt.datetime(2026, 11, 24, tzinfo=dt.timezone.utc))
+    assert len(calls) == 1 and calls[0].test and calls[0].flow == "hotline"
+    steps = [e.data["step_id"] for e in log.events(calls[0].id) if e.name == "StepEntered"]
+    assert steps[0] == "answer@1" and len(steps) > 5
+    visits = log.queue_visits(calls[0].started_at, calls[0].started_at + dt.timedelta(hours=1))
+    assert [(v.queue, v.outcome) for v in visits] == [("general", "answered")]

@@ -78,6 +78,8 @@ class EngineOptions:
 
 
 DEFAULT_OPTIONS = EngineOptions()
+# Simulations and tests reach no real outside system, so every secret stands for itself.
+SIMULATION_OPTIONS = EngineOptions(secrets=lambda name: f"<{name}>")
 
 
 # ------------------------------------------------------------------ the state of one call

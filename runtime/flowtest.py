@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from compiler import ir
 from runtime import acd_actions as a
 from runtime import commands as c
+from runtime import engine
 from runtime import scenario as s
 from runtime.callcenter import CallCenter, MemoryCrm
 from runtime.values import equal, plain
@@ -54,7 +55,7 @@ class _Run:
             else test.at.astimezone(tz)
         self.crm = MemoryCrm(bundle, test.crm)
         self.center = CallCenter(bundle, epoch=self.now, crm=self.crm, http=self._http, prompt_ms=lambda cmd: 0,
-                                 test=True)
+                                 options=engine.SIMULATION_OPTIONS, test=True)
         self.heard: list[str] = []     # every prompt, in order
         self.unmatched = 0             # index of the next prompt a `hear` looks at
         self.transcript: list[str] = []

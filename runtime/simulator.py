@@ -13,7 +13,6 @@ flows take their `else` path.  Records live in memory (`MemoryCrm`), seeded from
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import re
@@ -38,7 +37,7 @@ MIN_PROMPT_MS = 1000     # sounds and short prompts
 HTTP_FAILURE = "no outside systems in the simulator"
 CALL_ID = "call-1"
 # Requests never leave the simulator, so a secret needs no real value; the log masks it anyway.
-OPTIONS = dataclasses.replace(engine.DEFAULT_OPTIONS, secrets=lambda name: f"<{name}>")
+OPTIONS = engine.SIMULATION_OPTIONS
 MAX_STEPS_ALONE = 1000   # prompts in a row without the caller's turn: a flow that talks forever
 
 KEYS = frozenset(engine.KEYS)

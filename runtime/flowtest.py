@@ -114,6 +114,12 @@ class _Run:
             self.center.login(agent, self.now)
         if self.test.number:
             self.center.start_call(CALL_ID, caller=self.test.caller, dialed=self.test.number, at=self.now)
+        elif self.test.flow not in self.center.bundle.flows:
+            from dsl.diagnostics import did_you_mean
+
+            flows = self.center.bundle.flows
+            raise Failed("start", f"there is no flow '{self.test.flow}'"
+                                  f" ({did_you_mean(self.test.flow, flows) or 'the flows are: ' + ', '.join(flows)})")
         else:
             self.center.start_call(CALL_ID, caller=self.test.caller, flow=self.test.flow, at=self.now)
         self._advance(self.now)
@@ -132,6 +138,7 @@ class _Run:
             if step.hear not in heard:
                 raise Failed(where, f"expected to hear '{step.hear}'\n   heard: '{heard}'")
         elif isinstance(step, s.Press):
+            self._advance(self.now)  # prompts that finish at this moment have finished before the key
             self._ensure_running(where)
             self.transcript.append(f"{self.now:%H:%M:%S} ☎ {step.press}")
             self.center.press(CALL_ID, step.press, self.now)

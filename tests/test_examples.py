@@ -50,3 +50,10 @@ def test_the_example_covers_the_hotline_the_business_asked_for():
     kinds = {step.kind for flow in bundle.flows.values() for step in flow.steps}
     assert {"menu", "collect", "http", "lookup", "create", "update", "enqueue", "voicemail", "survey",
             "subflow", "record", "transfer_number"} <= kinds
+
+
+def test_the_example_flow_tests_pass_and_reach_every_step_and_branch(capsys):
+    assert main(["test", str(ROOT / "flows"), "--coverage"]) == 0
+    out = capsys.readouterr().out
+    assert " 0 failed" in out and "TOTAL 100.0%" in out
+    assert "missed" not in out

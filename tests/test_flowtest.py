@@ -143,3 +143,23 @@ def test_a_broken_test_file_is_an_error_with_its_place(project, capsys):
     (project / "main.test.yaml").write_text("flow: main\ntests:\n  - name: t\n    steps: [{press: x}]\n", encoding="utf-8")
     assert main(["test", str(project)]) == 1
     assert "step 1: 'x' is not a string of phone keys" in capsys.readouterr().err
+
+
+def test_a_test_of_a_flow_that_does_not_exist_fails_with_a_hint(project):
+    (project / "bad.test.yaml").write_text("flow: mian\ntests:\n  - name: t\n    steps: []\n", encoding="utf-8")
+    bundle = compile_project([project]).bundle
+    (test,) = load_tests(project / "bad.test.yaml")
+    outcome = flowtest.run_test(bundle, test, project / "bad.test.yaml")
+    assert outcome.error.step == "start" and "there is no flow 'mian' (did you mean 'main'?)" in str(outcome.error)
+
+
+def test_a_key_right_after_a_spoken_text_reaches_the_next_menu(tmp_path):
+    (tmp_path / "f.flow").write_text(
+        'flow f {\n    say "你好"\n    top: menu {\n        prompt "按1"\n        1 {\n            say "一"\n'
+        '            hangup\n        }\n        on failure -> top\n    }\n}\n', encoding="utf-8")
+    (tmp_path / "f.test.yaml").write_text(
+        "flow: f\ntests:\n  - name: t\n    steps: [{hear: 你好}, {press: 1}]\n    expect: {prompts: [你好, 按1, 一]}\n",
+        encoding="utf-8")
+    bundle = compile_project([tmp_path]).bundle
+    (test,) = load_tests(tmp_path / "f.test.yaml")
+    assert flowtest.run_test(bundle, test, tmp_path / "f.test.yaml").error is None

@@ -11,7 +11,8 @@ language is still exactly the grammar in `grammar.lark`:
 - whitespace and comments are skipped; comments are kept, with their line and column;
 - tokens are lark `Token`s with the positions lark gives them (lines counted by "\\n" alone);
 - each token is shifted after the reductions it causes, and a reduction calls the rule's
-  callback (`dsl.tree_building`) with its raw children.
+  callback (`dsl.tree_building`) with its raw children and the bounds of their text: the first
+  child's start and the last child's end, kept on stacks beside the values.
 
 Input with a syntax error is handed to lark's own parser, so that the error raised (and the
 diagnostic made from it) is lark's, to the letter.
@@ -24,6 +25,8 @@ from lark import Lark, Token
 from lark.lexer import PatternStr, UnlessCallback
 from lark.parsers.lalr_analysis import Shift
 
+from dsl.tree_building import Reduce
+
 _new_str = str.__new__
 
 
@@ -32,13 +35,13 @@ class _SyntaxError(Exception):
 
 
 class ParseLoop:
-    def __init__(self, parser: Lark, callbacks: dict[object, Callable[[list], object]]):
+    def __init__(self, parser: Lark, callbacks: dict[object, Reduce | None]):
         self.lark = parser
         table = parser.parser.parser._parse_table  # ParsingFrontend -> LALR_Parser -> its table
         self.start_states = dict(table.start_states)
         self.end_states = dict(table.end_states)
         # Per parser state: terminal or rule name -> the next state (shift, goto) or, for a
-        # reduction, (number of children, rule name, callback).
+        # reduction, (number of children, rule name, callback or None).
         self.actions = [None] * len(table.states)
         for state, row in table.states.items():
             self.actions[state] = {str(name): (arg if action is Shift else
@@ -63,6 +66,10 @@ class ParseLoop:
             return self._run(text, start, comments), comments
         except _SyntaxError:
             pass
+        except Exception:
+            # A node that could not be built: a syntax error in the text still comes first.
+            self.lark.parse(text, start=start)
+            raise
         self.lark.parse(text, start=start)  # raises the error, as lark words it
         raise RuntimeError("the parse loop rejected input that lark accepts")
 
@@ -70,7 +77,9 @@ class ParseLoop:
         actions, lexers, ignored, multiline = self.actions, self.lexers, self.ignored, self.multiline
         end_state = self.end_states[start]
         states = [self.start_states[start]]
-        values: list = []
+        values: list = []  # beside each state but the first: its value and the bounds of its text
+        firsts: list = []
+        lasts: list = []
         pos, line, line_start, size = 0, 1, 0, len(text)
         while True:
             if pos < size:
@@ -78,18 +87,18 @@ class ParseLoop:
                 m = match(text, pos)
                 if m is None:
                     raise _SyntaxError
-                value, kind = m.group(0), m.lastgroup
-                start_pos, start_line, column = pos, line, pos - line_start + 1
-                pos = m.end()
+                kind, start_pos, pos = m.lastgroup, pos, m.end()
+                start_line, column = line, start_pos - line_start + 1
                 if kind in multiline:
-                    newlines = value.count("\n")
+                    newlines = text.count("\n", start_pos, pos)
                     if newlines:
                         line += newlines
-                        line_start = start_pos + value.rindex("\n") + 1
+                        line_start = text.rindex("\n", start_pos, pos) + 1
                 if kind in ignored:
                     if kind == "COMMENT":
-                        comments.append((start_line, column, value))
+                        comments.append((start_line, column, text[start_pos:pos]))
                     continue
+                value = m.group(0)
                 if kind in keywords:
                     kind = keywords[kind].get(value, kind)
                 # What lark's Token constructor does, without its two Python-level calls.
@@ -107,20 +116,35 @@ class ParseLoop:
                         raise _SyntaxError  # lark shifts nothing at the end of the input
                     states.append(action)
                     values.append(token)
+                    firsts.append(token)
+                    lasts.append(token)
                     break
-                count, rule, callback = action
-                if callback is None:  # the rule's value is its one child's, unchanged
+                count, rule, reduce = action
+                if reduce is None:  # the rule's value and bounds are its one child's
                     del states[-1]
-                elif count:
-                    children = values[-count:]
-                    del values[-count:]
-                    del states[-count:]
-                    values.append(callback(children))
                 else:
-                    values.append(callback([]))
+                    if count:
+                        children = values[-count:]
+                        first, last = firsts[-count], lasts[-1]
+                        if first is None or last is None:
+                            first, last = _bounds(firsts[-count:], lasts[-count:])
+                        del values[-count:], firsts[-count:], lasts[-count:], states[-count:]
+                    else:
+                        children, first, last = [], None, None
+                    value, first, last = reduce(children, first, last)
+                    values.append(value)
+                    firsts.append(first)
+                    lasts.append(last)
                 states.append(actions[states[-1]][rule])
                 if token is None and states[-1] == end_state:
                     return values[-1]
+
+
+def _bounds(firsts: list, lasts: list) -> tuple[object, object]:
+    """The bounds of children some of which matched no text."""
+    first = next((f for f in firsts if f is not None), None)
+    last = next((x for x in reversed(lasts) if x is not None), None)
+    return first, last
 
 
 def _state_lexer(lexer) -> tuple[Callable, dict[str, dict[str, str]]]:

@@ -41,7 +41,7 @@ class ParseResult:
 def parse(text: str, path: str = "<input>") -> ParseResult:
     """Parse one file.  On a syntax error the module is None and the diagnostic says where."""
     try:
-        (module, _, _), comments = _parser().parse(text, "start")
+        module, comments = _parser().parse(text, "start")
     except UnexpectedInput as error:
         return ParseResult(None, [describe_syntax_error(error, text, path)])
     module.path = path
@@ -51,5 +51,5 @@ def parse(text: str, path: str = "<input>") -> ParseResult:
 
 def parse_expression(text: str) -> ast.Expr:
     """An expression on its own, as written inside `{...}` in a prompt.  Raises UnexpectedInput."""
-    (expr, _, _), _ = _parser().parse(text, "expr")
+    expr, _ = _parser().parse(text, "expr")
     return expr

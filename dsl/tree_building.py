@@ -1,11 +1,12 @@
-"""Builds the syntax tree while lark's LALR parser runs, instead of in a second pass.
+"""Builds the syntax tree while the parser runs, instead of in a second pass.
 
 Lark normally makes a parse tree first: a `Tree` for every rule it reduces, each passed through
 wrappers that filter its children and work out its position, and `ToAst` then walked that tree
 again to make the `dsl.ast` nodes.  On a large project these two passes took most of the parse
-time.  Here every grammar rule gets one callback that the parser calls when it reduces the rule.
-The callback receives the rule's raw children (tokens, and the values of the rules inside it) and
-does what lark's tree builder would have done, the same way:
+time.  Here every grammar rule gets one callback that the parser (`dsl.parse_loop`) calls when it
+reduces the rule.  The callback receives the rule's raw children (tokens, and the values of the
+rules inside it) and the bounds of the text they cover, and does what lark's tree builder would
+have done, the same way:
 
 - the rule's position runs from the start of its first child to the end of its last one,
   counting the punctuation that is dropped from the children (braces, keywords);
@@ -19,10 +20,9 @@ does what lark's tree builder would have done, the same way:
 Then the `ToAst` method named after the rule (or its alias) makes the node from the position and
 the children.
 
-Every value the callbacks put on the parser's stack is a triple `(value, first, last)`: `first`
-has the `line` and `column` where the rule's text starts and `last` the `end_line` and
-`end_column` where it ends (each a token or an `ast.Pos`); both are None for a rule that matched
-no text.  Tokens stay on the stack as lark shifts them.
+Bounds: `first` has the `line` and `column` where a rule's text starts, `last` the `end_line` and
+`end_column` where it ends (each is a token or an `ast.Pos`); both are None for a rule that
+matched no text.  A callback returns its value with its own bounds.
 """
 from __future__ import annotations
 
@@ -35,13 +35,16 @@ from dsl import ast
 Pos = ast.Pos
 NOWHERE = ast.NOWHERE
 
+# A rule's callback: (raw children, first, last) -> (value, first, last).
+Reduce = Callable[[list, object, object], tuple]
+
 # How a kept child is passed to the rule's method.
-_TOKEN, _VALUE, _SPLICE = 0, 1, 2
+_KEEP, _SPLICE = 0, 1
 
 
-def rule_callbacks(parser: Lark, methods: object) -> dict[object, Callable[[list], tuple] | None]:
+def rule_callbacks(parser: Lark, methods: object) -> dict[object, Reduce | None]:
     """For every rule of `parser`, the callback that reduces it by calling `methods`; None for a
-    rule whose value is its one child's, unchanged (`?a: b`)."""
+    rule whose value and bounds are its one child's, unchanged (`?a: b`)."""
     return {rule: _callback(rule, methods) for rule in parser.rules}
 
 
@@ -59,105 +62,86 @@ def _kept(rule) -> tuple[list[tuple[int, int, int]], int]:
     kept, nones = [], 0
     for i, symbol in enumerate(expansion):
         nones += nones_at[i]
-        if symbol.is_term:
-            if rule.options.keep_all_tokens or not symbol.filter_out:
-                kept.append((i, _TOKEN, nones))
-                nones = 0
-        else:
-            kept.append((i, _SPLICE if symbol.name.startswith("_") else _VALUE, nones))
+        if not symbol.is_term or rule.options.keep_all_tokens or not symbol.filter_out:
+            kept.append((i, _SPLICE if not symbol.is_term and symbol.name.startswith("_") else _KEEP, nones))
             nones = 0
     return kept, nones + nones_at[len(expansion)]
 
 
-def _span(children: list) -> tuple[object, object]:
-    """The first and last positioned things among the raw children, or (None, None)."""
-    first = last = None
-    for child in children:
-        if child.__class__ is not tuple:
-            first = child
-            break
-        if child[1] is not None:
-            first = child[1]
-            break
-    if first is None:
-        return None, None
-    for child in reversed(children):
-        if child.__class__ is not tuple:
-            return first, child
-        if child[2] is not None:
-            return first, child[2]
-    return first, first  # unreachable: the child that gave `first` has an end too
-
-
-def _position(first, last) -> Pos:
-    if first is None:
-        return NOWHERE
-    if first is last and first.__class__ is Pos:
-        return first
-    return Pos(first.line, first.column, last.end_line, last.end_column)
-
-
-def _filter(kept: list[tuple[int, int, int]], trailing: int) -> Callable[[list], list]:
+def _picker(kept: list[tuple[int, int, int]], trailing: int, size: int) -> Callable[[list], list]:
     """The children a method receives, from the raw children of the rule."""
-    if trailing == 0 and all(nones == 0 and how != _SPLICE for _, how, nones in kept):
-        plan = [(i, how == _TOKEN) for i, how, _ in kept]
-
-        def simple(children):
-            return [children[i] if is_token else children[i][0] for i, is_token in plan]
-        return simple
+    if trailing == 0 and all(nones == 0 and how == _KEEP for _, how, nones in kept):
+        indices = [i for i, _, _ in kept]
+        if indices == list(range(size)):
+            return _all  # the parser's list of children is the rule's own: no need to copy it
+        if len(indices) == 1:
+            index = indices[0]
+            return lambda children: [children[index]]
+        return lambda children: [children[i] for i in indices]
 
     def general(children):
         items = []
         for i, how, nones in kept:
             if nones:
                 items += [None] * nones
-            if how == _TOKEN:
+            if how == _KEEP:
                 items.append(children[i])
-            elif how == _VALUE:
-                items.append(children[i][0])
             elif items:
-                items += children[i][0]
+                items += children[i]
             else:
-                items = children[i][0]  # a repetition's list, reused: each is spliced once
+                items = children[i]  # a repetition's list, reused: each is spliced once
         if trailing:
             items += [None] * trailing
         return items
     return general
 
 
-def _callback(rule, methods) -> Callable[[list], tuple] | None:
+def _all(children: list) -> list:
+    return children
+
+
+def _callback(rule, methods) -> Reduce | None:
     kept, trailing = _kept(rule)
-    children_of = _filter(kept, trailing)
-
+    pick = _picker(kept, trailing, len(rule.expansion))
     if rule.origin.name.startswith("_"):
-        def repetition(children):
-            first, last = _span(children)
-            return children_of(children), first, last
-        return repetition
+        return _repetition(pick)
+    inlined = rule.options.expand1 and not rule.alias  # a `?rule` stands for its one child
+    if inlined and len(rule.expansion) == 1 and pick is _all:
+        return None  # `?a: b`: b's value and bounds, unchanged
+    name = rule.alias or rule.origin.name
+    method = getattr(methods, name, None)
+    always_one = len(kept) == 1 and kept[0][1:] == (_KEEP, 0) and not trailing
+    if method is None and not (inlined and always_one):
+        raise AttributeError(f"{type(methods).__name__} has no method for rule {name}")
+    node = _node(method, pick)
+    return _inline(pick, node) if inlined else node
 
-    method = getattr(methods, rule.alias or rule.origin.name, None)
 
-    def build(children):
-        first, last = _span(children)
-        pos = _position(first, last)
+def _repetition(pick) -> Reduce:
+    def repetition(children, first, last):
+        return pick(children), first, last
+    return repetition
+
+
+def _node(method, pick) -> Reduce:
+    def node(children, first, last):
         if first is None:
-            return method(pos, children_of(children)), None, None
-        return method(pos, children_of(children)), pos, pos
+            return method(NOWHERE, pick(children)), None, None
+        if first is last and first.__class__ is Pos:
+            pos = first  # one child, a node: the same place
+        else:
+            pos = Pos(first.line, first.column, last.end_line, last.end_column)
+        return method(pos, pick(children)), pos, pos
+    return node
 
-    if not (rule.options.expand1 and not rule.alias):
-        return build
 
-    if len(rule.expansion) == 1 and kept == [(0, _VALUE, 0)] and not trailing:
-        return None  # `?a: b`: b's value and room, unchanged
-
-    def inline(children):
-        items = children_of(children)
+def _inline(pick, node: Reduce) -> Reduce:
+    def inline(children, first, last):
+        items = pick(children)
         if len(items) != 1:
-            return build(children)
+            return node(children, first, last)  # lark makes a node after all
         item = items[0]
         if isinstance(item, Token):
             return item, item, item  # lark keeps a token's own position
-        first, last = _span(children)
         return item, first, last
     return inline
-

@@ -20,7 +20,8 @@ from dsl.diagnostics import did_you_mean
 
 BUILTINS = {"caller": "phone", "dialed": "phone", "now": "datetime", "call": "object:call"}
 CALL_FIELDS = {"id": "text"}
-DIGIT_TYPES = {"digits": "text", "phone": "phone", "card": "text", "amount": "money", "date": "date", "number": "number"}
+DIGIT_TYPES = {"digits": "text", "phone": "phone", "card": "text", "id_card": "text", "amount": "money", "date": "date",
+               "number": "number"}
 DEFAULT_MENU_TIMEOUT_MS = 5_000
 DEFAULT_RETRIES = 2
 DEFAULT_HTTP_TIMEOUT_MS = 5_000
@@ -343,7 +344,7 @@ def _collect(st, stmt, sid, following, menu):
                           next=_ends_here(st, stmt, following))
 
 
-_DEFAULT_LENGTHS = {"phone": (7, 12), "card": (12, 19), "date": (8, 8), "amount": (1, 10), "digits": (1, 20), "number": (1, 10)}
+_DEFAULT_LENGTHS = {"phone": (7, 12), "card": (12, 19), "id_card": (18, 18), "date": (8, 8), "amount": (1, 10), "digits": (1, 20), "number": (1, 10)}
 
 
 def _length(st: _State, stmt: ast.Collect, settings) -> tuple[int, int]:

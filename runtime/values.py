@@ -525,8 +525,12 @@ def parse_digits(digit_type: str, keys: str) -> Any:
             return Decimal(whole + ("." + cents if point else ""))
         return None
     if digit_type == "digits":
-        # any keys but the terminator: `*` stands for the X that ends some ID card numbers
         return keys if keys and all(k in "0123456789*" for k in keys) else None
+    if digit_type == "id_card":
+        # A resident ID card number (GB 11643): 17 digits and a check character; a phone has no X
+        # key, so the caller presses * for it.
+        number = keys[:-1] + ("X" if keys[-1:] == "*" else keys[-1:])
+        return number if len(number) == 18 and number[:17].isdigit() and id_card_check(number[:17]) == number[17] else None
     if not keys.isdigit() or not keys.isascii():
         return None
     if digit_type == "phone":
@@ -542,6 +546,12 @@ def parse_digits(digit_type: str, keys: str) -> Any:
     if digit_type == "number":
         return Decimal(keys)
     return None  # not a digit type
+
+
+def id_card_check(first17: str) -> str:
+    """The check character of a resident ID card number (ISO 7064 MOD 11-2)."""
+    total = sum(int(d) * w for d, w in zip(first17, (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)))
+    return "10X98765432"[total % 11]
 
 
 def luhn(number: str) -> bool:

@@ -319,3 +319,12 @@ def test_dump_and_load_give_back_the_same_values():
 
 def test_plain_forms_for_logs():
     assert plain({"a": Decimal("1.50"), "d": dt.date(2026, 1, 2), "n": None}) == {"a": "1.50", "d": "2026-01-02", "n": None}
+
+
+def test_id_card_numbers_are_checked_and_star_stands_for_x():
+    from runtime.values import parse_digits
+
+    assert parse_digits("id_card", "11010519491231002*") == "11010519491231002X"
+    assert parse_digits("id_card", "110105199001011232") == "110105199001011232"
+    assert parse_digits("id_card", "110105199001011234") is None   # wrong check digit
+    assert parse_digits("id_card", "1101051990010112") is None     # too short

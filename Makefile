@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml $(SYSTEM)
 run: $(STAMP)
 	$(BIN)/flowdesk check flows schemas
 	$(BIN)/flowdesk compile flows schemas -o build/bundle.json
+	$(BIN)/flowdesk test flows --coverage
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

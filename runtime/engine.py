@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import weakref
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping
 
 from compiler import ir
 from runtime import commands as c
 from runtime import events as e
+from runtime.memo import once_per_object
 from runtime.values import (EvalError, Scope, dump, equal, evaluate, interpolate, load, lookup_criteria, parse_digits,
                             coerce, to_text, truth, uses_secret)
 
@@ -204,18 +204,10 @@ def _var_paths(node: Any):
             yield from _var_paths(item)
 
 
-_indexes: dict[int, tuple[weakref.ref, FlowIndex]] = {}
-
-
+@once_per_object
 def flow_index(bundle: ir.Bundle) -> FlowIndex:
     """The index of a bundle, made once per bundle object (and forgotten with it)."""
-    key = id(bundle)
-    cached = _indexes.get(key)
-    if cached is not None and cached[0]() is bundle:
-        return cached[1]
-    index = FlowIndex(bundle)
-    _indexes[key] = (weakref.ref(bundle, lambda _, key=key: _indexes.pop(key, None)), index)
-    return index
+    return FlowIndex(bundle)
 
 
 # ------------------------------------------------------------------ entry points

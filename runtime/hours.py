@@ -18,11 +18,11 @@ them with the workflow's `hours`.
 from __future__ import annotations
 
 import datetime as dt
-import weakref
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from compiler import ir
+from runtime.memo import once_per_object
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 UTC = dt.timezone.utc
@@ -57,18 +57,10 @@ class Calendar:
         return not any(self.weekly) and day.toordinal() > self.last_special
 
 
-_calendars: dict[int, tuple[weakref.ref, Calendar]] = {}
-
-
+@once_per_object
 def calendar(hours: ir.Hours) -> Calendar:
     """The prepared form of `hours`, made once per Hours object (the cache forgets dropped objects)."""
-    key = id(hours)
-    cached = _calendars.get(key)
-    if cached is not None and cached[0]() is hours:
-        return cached[1]
-    prepared = _prepare(hours)
-    _calendars[key] = (weakref.ref(hours, lambda _, key=key: _calendars.pop(key, None)), prepared)
-    return prepared
+    return _prepare(hours)
 
 
 def _prepare(hours: ir.Hours) -> Calendar:

@@ -26,16 +26,7 @@ def T(*parts) -> list[ir.TextPart]:
     return [ir.TextPart(text=p) if isinstance(p, str) else ir.TextPart(expr=p) for p in parts]
 
 
-def const(type_, value):
-    return ir.Const(type=type_, value=value)
-
-
-def var(*path, type_="text"):
-    return ir.Var(type=type_, path=list(path))
-
-
-def op(name, *args, type_="bool"):
-    return ir.Op(type=type_, op=name, args=list(args))
+from ir_helpers import const, op, var  # noqa: E402
 
 
 def secret(name):

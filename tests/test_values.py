@@ -15,16 +15,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2026, 11, 23, 10, 30, tzinfo=SHANGHAI)  # a Monday
 
 
-def const(type_, value):
-    return ir.Const(type=type_, value=value)
-
-
-def var(*path, type_="text"):
-    return ir.Var(type=type_, path=list(path))
-
-
-def op(name, *args, type_="bool"):
-    return ir.Op(type=type_, op=name, args=list(args))
+from ir_helpers import const, op, var  # noqa: E402
 
 
 def fn(name, *args, type_="text"):

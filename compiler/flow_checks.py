@@ -34,11 +34,14 @@ def check_flow(lowered: LoweredFlow, report: Reporter) -> None:
     flow = lowered.flow
     graph = {s.id: [t for t in successors(s)] for s in flow.steps}
     reached = _reachable(flow.start, graph)
+    # Steps that another unreachable step leads to: not the first of their unreachable run.
+    follow_unreached = {target for source, targets in graph.items() if source not in reached
+                        for target in targets if target != source}
     for step in flow.steps:
         if step.id in reached or step.id not in lowered.positions:
             continue
-        if any(step.id in targets for source, targets in graph.items() if source not in reached and source != step.id):
-            continue  # not the first of its unreachable run
+        if step.id in follow_unreached:
+            continue
         report.warning(lowered.file, lowered.positions[step.id], "W302", "no path reaches this step",
                        hint="jump to it with `-> label` or `goto`, or remove it")
     kinds = {s.id: s.kind for s in flow.steps}

@@ -78,11 +78,12 @@ def lower_flow(ctx: Context, table: SymbolTable, decl: ast.Flow) -> LoweredFlow:
         _lower_block(st, decl.body, None, menu=None)
         start = _resolve_alias(st, st.stmt_ids[id(decl.body[0])])
     steps = [_relink(st, step) for step in st.steps]
+    step_order = _step_order(steps)
     for name, t in st.scope.variables.items():
         if name in BUILTINS:
             continue
         v = variables.setdefault(name, ir.Variable(type=t))
-        v.set_at = sorted(set(st.set_at.get(name, [])), key=_step_order(steps))
+        v.set_at = sorted(set(st.set_at.get(name, [])), key=step_order)
     entries = []
     for entry in decl.entries:
         number = check(ctx, entry.number, st.scope)

@@ -247,12 +247,20 @@ def cmd_whatif(args) -> int:
 
 # ------------------------------------------------------------------ wiring
 
+def env_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", help="environment from flowdesk.yaml (default: its default_environment)")
+
+
+def db_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", help="event log database URL (default: FLOWDESK_DB or .flowdesk/flowdesk.db in the project)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowdesk", description="Declarative call flows and CRM.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def compile_options(p):
-        p.add_argument("--env", help="environment from flowdesk.yaml (default: its default_environment)")
+        env_option(p)
         p.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
     p = sub.add_parser("check", help="check flow and schema files; exit 1 on errors")
@@ -275,13 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--flow", required=True, help="the flow to draw")
     p.add_argument("-o", "--output", help="out.dot or out.svg (default: DOT on standard output)")
-    p.add_argument("--env", help="environment from flowdesk.yaml")
+    env_option(p)
     p.set_defaults(run=cmd_graph)
 
     p = sub.add_parser("test", help="run flow test files (*.test.yaml): scripted calls and what must happen")
     p.add_argument("paths", nargs="+", metavar="PATH", help="test files, or folders with flows and their tests")
     p.add_argument("--coverage", action="store_true", help="report the steps and branches no test reached")
-    p.add_argument("--env", help="environment from flowdesk.yaml")
+    env_option(p)
     p.set_defaults(run=cmd_test)
 
     p = sub.add_parser("report", help="queue or agent KPIs per interval from the event log")
@@ -294,8 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", choices=["15min", "hour", "day"], default="hour")
     p.add_argument("--tz", default="Asia/Shanghai", help="time zone of the intervals (default Asia/Shanghai)")
     p.add_argument("--csv", metavar="FILE", help="write CSV to FILE instead of printing a table")
-    p.add_argument("--db", help="database URL (default: FLOWDESK_DB or .flowdesk/flowdesk.db in the project)")
-    p.add_argument("--env", help="environment from flowdesk.yaml")
+    db_option(p)
+    env_option(p)
     p.set_defaults(run=cmd_report)
 
     p = sub.add_parser("call", help="make a call through a flow in the terminal (keys, waits, agents)")
@@ -306,8 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tz", default="Asia/Shanghai", help="time zone of --at and the times shown")
     p.add_argument("--crm", metavar="FILE", help="records in the CRM, YAML {Entity: [records]}")
     p.add_argument("--agents", help="agents logged in and ready, a,b (default: every agent)")
-    p.add_argument("--env", help="environment from flowdesk.yaml")
-    p.add_argument("--db", help="event log database URL (default: FLOWDESK_DB or .flowdesk/flowdesk.db in the project)")
+    env_option(p)
+    db_option(p)
     p.set_defaults(run=cmd_call)
 
     from runtime.whatif import duration
@@ -324,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--wrapup", type=duration, default=None, help="after-call work (default: the queue's)")
     p.add_argument("--ring", type=duration, default=2000, help="time an agent takes to pick up (default 2s)")
-    p.add_argument("--env", help="environment from flowdesk.yaml")
+    env_option(p)
     p.set_defaults(run=cmd_whatif)
     return parser
 

@@ -334,7 +334,7 @@ class CallCenter:
 
     def _transfer_agent(self, call_id, call, command, at) -> None:
         agent = command.agent
-        if self.acd.agent_state(agent)[0] != "ready" if agent in self.bundle.agents else True:
+        if agent not in self.bundle.agents or self.acd.agent_state(agent)[0] != "ready":
             return  # busy or away: the engine's timer takes the no-answer path
         self._acd(self.acd.set_not_ready(self._ms(at), agent, "transfer"))
         self.ringing[agent] = call_id

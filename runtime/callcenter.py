@@ -4,7 +4,8 @@
 Asterisk adapter) drives.  It owns each call's engine state, the ACD, the timers both ask for,
 and the event log rows; it answers the engine's questions to the CRM and to outside systems
 through the adapters it is given; and it hands the edge what only the edge can do, as `Media`
-items in `outbox`: speak, play, ring an agent, bridge, transfer, record, hang up.
+items in `outbox`: speak, play, put on hold (`CallQueued`), ring an agent, bridge, transfer, record,
+hang up.
 
 Time is the edge's: every input carries `at`, and `advance(until)` fires what falls due before
 then, in order (timers, prompts the centre finishes by itself, ACD deadlines).  Nothing here reads
@@ -208,6 +209,45 @@ class CallCenter:
         else:
             self._acd(self.acd.answer(self._ms(at), call_id))
 
+    def agent_declines(self, agent: str, at: dt.datetime, reason: str = "declined") -> None:
+        """The agent's phone refused the call or could not be reached (busy, offline): the ACD
+        moves on as after a ring without answer; a transfer to that agent fails."""
+        self._tick(at)
+        call_id = self.ringing.pop(agent, None)
+        if call_id is None:
+            return
+        if self.transfers.pop(agent, None) == call_id:
+            self._acd(self.acd.set_ready(self._ms(at), agent))
+            self.deliver(call_id, e.TransferFailed(at=at, reason=reason))
+        else:
+            self._acd(self.acd.decline(self._ms(at), call_id, reason))
+
+    def adopt(self, state: engine.CallState, *, queue: str, priority: int, at: dt.datetime,
+              bundle: ir.Bundle | None = None) -> None:
+        """Take over a call that was already waiting in `queue` when this centre started (the
+        runtime restarted while the caller held): it waits again, from where its flow was."""
+        self._tick(at)
+        call = _Call(state=state, bundle=bundle or self.bundle)
+        call.record = Call(id=state.call_id, bundle_hash=state.bundle_hash, flow=state.flow or "", caller=state.caller,
+                           dialed=state.dialed, started_at=state.started_at, test=self.test)
+        self.calls[state.call_id] = call
+        self.rows.append(call.record)
+        self._acd(self.acd.enqueue(self._ms(at), state.call_id, queue, priority=priority))
+
+    def drop(self, call_id: str, reason: str, at: dt.datetime) -> None:
+        """The edge cannot carry the call on (it went to the telephone system's fallback): the
+        call leaves the queue and the agents, and its record ends with `error`."""
+        call = self.calls.get(call_id)
+        if call is None or call.state.wait == engine.ENDED:
+            return
+        self._tick(at)
+        self._acd(self.acd.hangup(self._ms(at), call_id))
+        call.state.wait, call.state.ended = engine.ENDED, "error"
+        if self.log_events:
+            self._log(call_id, call, at, "command", "RuntimeFault", {"flow": call.state.flow, "step_id": call.state.step,
+                                                                    "message": reason})
+        self._ended(call_id, call, c.CallEnded(reason="error"), at)
+
     def agent_hangs_up(self, call_id: str, at: dt.datetime) -> None:
         """The agent leaves the conversation (the caller may go on to the survey)."""
         self._tick(at)
@@ -390,6 +430,7 @@ class CallCenter:
         self.deliver(action.call_id, e.QueueOverflow(at=self._at(action.at), kind=action.kind, target=action.target))
 
     def _acd_queued(self, action: a.CallQueued) -> None:
+        self.outbox.append(Media(action.call_id, self.now, action))  # the edge puts the caller on hold
         call = self.calls.get(action.call_id)
         if call is not None:
             call.visit = QueueVisit(call_id=action.call_id, queue=action.queue, priority=action.priority,

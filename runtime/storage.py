@@ -115,7 +115,8 @@ class EventLog:
         rows = list(rows)
         if not rows:
             return
-        with Session(self.engine) as session:
+        # The rows stay usable after the write: a running call centre keeps updating them.
+        with Session(self.engine, expire_on_commit=False) as session:
             for row in rows:
                 session.merge(row) if isinstance(row, (Call, QueueVisit)) and _has_key(row) else session.add(row)
             session.commit()

@@ -131,6 +131,8 @@ class CallCenter:
         self.now = epoch
         self.crm = crm if crm is not None else MemoryCrm(bundle)
         self.http = http
+        # An edge that answers later instead: it is given the call id and delivers the reply itself.
+        self.http_async: Callable[[str, c.HttpRequest], None] | None = None
         self.prompt_ms = prompt_ms  # None: the edge reports PromptFinished itself
         self.options = options
         self.log_events = log_events
@@ -358,6 +360,8 @@ class CallCenter:
             self.deliver(call_id, e.StorageFailed(at=at, reason=str(error)))
 
     def _http(self, call_id, call, command, at) -> None:
+        if self.http_async is not None:
+            return self.http_async(call_id, command)
         if self.http is None:
             return self.deliver(call_id, e.HttpFailed(at=at, reason="no outside systems are reachable here"))
         reply = self.http(command)

@@ -141,12 +141,20 @@ def cmd_test(args) -> int:
     if missing:
         print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
+    if args.from_call is None and (args.output or args.force):
+        print("error: -o and --force go with --from-call", file=sys.stderr)
+        return EXIT_USAGE
     sources = sorted({p if p.is_dir() else p.parent for p in paths})
     result = compile_project(sources, environment=args.env)
     if result.bundle is None:
         _print_diagnostics(result.errors, result.sources.text_of)
         print("the flows do not compile; fix them before testing", file=sys.stderr)
         return EXIT_ERRORS
+    if args.from_call is not None:
+        from flowdesk.config import load_config
+
+        database_url = load_config(args.paths, db=args.db).database_url
+        return flowtests.from_call(result.bundle, args.from_call, database_url, args.output, args.force)
     files = find_test_files(paths)
     if not files:
         print("error: no *.test.yaml files found", file=sys.stderr)
@@ -289,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("test", help="run flow test files (*.test.yaml): scripted calls and what must happen")
     p.add_argument("paths", nargs="+", metavar="PATH", help="test files, or folders with flows and their tests")
     p.add_argument("--coverage", action="store_true", help="report the steps and branches no test reached")
+    p.add_argument("--from-call", metavar="CALL_ID",
+                   help="write the test of a logged call (a test that makes it again) instead of running tests")
+    p.add_argument("-o", "--output", metavar="FILE", help="with --from-call: the test file to write (default: print it)")
+    p.add_argument("--force", action="store_true", help="with --from-call -o: replace an existing file")
+    db_option(p)
     env_option(p)
     p.set_defaults(run=cmd_test)
 

@@ -1,12 +1,15 @@
-"""`flowdesk test`: run flow test files and report like pytest, with flow coverage on request."""
+"""`flowdesk test`: run flow test files and report like pytest, with flow coverage on request;
+`--from-call` writes the test file of a logged call instead."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from compiler import CompileResult
-from runtime import flowtest
+from compiler import CompileResult, ir
+from runtime import flowtest, replay
 from runtime.scenario import ScenarioError, load_tests
+
+EXIT_USAGE = 2
 
 
 def run(result: CompileResult, files: list[Path], show_coverage: bool, root: Path) -> int:
@@ -69,3 +72,30 @@ def _place(places, step_id: str) -> str:
         return ""
     file, pos = places[step_id]
     return f"{file}:{pos.line}:"
+
+
+def from_call(bundle: ir.Bundle, call_id: str, database_url: str, output: str | None, force: bool) -> int:
+    """Print or write the test of one logged call.  An existing file is kept unless `force`: it may
+    be a test someone has since edited."""
+    target = Path(output) if output not in (None, "-") else None
+    if target is not None and target.exists() and not force:
+        print(f"error: {target} already exists; give --force to replace it", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        call, rows = replay.read_call(database_url, call_id)
+    except replay.ReplayError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    made = replay.from_call(call, rows, bundle)
+    for warning in made.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    text = replay.to_yaml(made, call)
+    if target is None:
+        sys.stdout.write(text)
+        return 0
+    from flowdesk.cli import write_atomically
+
+    write_atomically(target, text)
+    steps = len(made.test_file["tests"][0]["steps"])
+    print(f"wrote {target} ({steps} steps)", file=sys.stderr)
+    return 0

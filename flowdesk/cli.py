@@ -347,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ring", type=duration, default=2000, help="time an agent takes to pick up (default 2s)")
     env_option(p)
     p.set_defaults(run=cmd_whatif)
+
+    from flowdesk import serve
+    serve.add_parser(sub, env_option, db_option)
     return parser
 
 

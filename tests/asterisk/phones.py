@@ -9,9 +9,10 @@ ringing in the application `flowdesk-test-agents`, where the test answers or dec
 """
 from __future__ import annotations
 
+import array
 import asyncio
-import audioop
 import io
+import math
 import itertools
 import wave
 from dataclasses import dataclass, field
@@ -117,8 +118,9 @@ class Phones:
         """The loudness (RMS of 16-bit samples) of a recording this side made."""
         audio = await self.client.stored_recording_file(name)
         with wave.open(io.BytesIO(audio)) as w:
-            frames = w.readframes(w.getnframes())
-            return audioop.rms(frames, w.getsampwidth()) if frames else 0.0
+            assert w.getsampwidth() == 2, "expected 16-bit samples"
+            samples = array.array("h", w.readframes(w.getnframes()))
+        return math.sqrt(sum(s * s for s in samples) / len(samples)) if samples else 0.0
 
     def _caller_event(self, event: dict) -> None:
         caller = self.callers.get(event.get("channel", {}).get("id"))

@@ -159,6 +159,7 @@ class AriEdge:
             return
         await outbound.leave_hold(self, lane)
         await outbound.release_agent(self, lane)
+        await outbound.silence(self, lane)
         try:
             await self.client.continue_in_dialplan(lane.call_id, context=self.settings.fallback_context,
                                                    extension="s", priority=1)
@@ -176,9 +177,17 @@ class AriEdge:
         present = set(app.get("channel_ids", []))
         for lane in list(self.lanes.values()):
             lane.put("sync", present)
+        strangers = sorted(present - set(self.owners))
+        if strangers:  # off the reader: the socket is not read until this returns
+            self._tasks.append(asyncio.create_task(self._take_over_all(strangers)))
+
+    async def _take_over_all(self, channel_ids: list[str]) -> None:
         bridged = await self._bridged_channels()
-        for channel_id in sorted(present - set(self.owners)):
-            await self._take_over(channel_id, bridged)
+        for channel_id in channel_ids:
+            try:
+                await self._take_over(channel_id, bridged)
+            except AriError as error:
+                log.warning("channel %s found after a restart could not be taken over: %s", channel_id, error)
 
     async def _bridged_channels(self) -> dict[str, list[str]]:
         out = {}

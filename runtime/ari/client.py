@@ -327,6 +327,9 @@ class AriClient:
 
     # --- recordings
 
+    async def live_recording(self, name: str) -> dict:
+        return await self.request("GET", ari_path("recordings", "live", name))
+
     async def stop_recording(self, name: str) -> None:
         await self.request("POST", ari_path("recordings", "live", name, "stop"))
 

@@ -116,7 +116,6 @@ async def resync(edge, lane: Lane, present: set[str]) -> None:
     """After the event socket came back: what happened while nobody was listening."""
     if lane.call_id not in present and not lane.caller_gone:
         await caller_left(edge, lane)
-        return
     if lane.agent_leg and lane.agent_leg not in present:
         lane.ended_channels.add(lane.agent_leg)
         await agent_left(edge, lane, "gone while the runtime was disconnected")
@@ -125,6 +124,11 @@ async def resync(edge, lane: Lane, present: set[str]) -> None:
             await edge.client.get_playback(playback_id)
         except NotFound:
             await playback_finished(edge, lane, {"playback": {"id": playback_id, "state": "done"}})
+    for name in list(lane.recordings):
+        try:
+            await edge.client.live_recording(name)
+        except NotFound:  # it ended unseen; what was recorded is stored
+            await recording_finished(edge, lane, {"type": "RecordingFinished", "recording": {"name": name}})
 
 
 _HANDLERS = {

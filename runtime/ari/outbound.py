@@ -77,6 +77,16 @@ async def stop_prompt(edge, lane: Lane, command: c.StopPrompt) -> None:
         pass
 
 
+async def silence(edge, lane: Lane) -> None:
+    """Stop whatever plays on the call: Asterisk runs a `continue` only after the playback before it."""
+    for playback_id in list(lane.playbacks):
+        lane.playbacks.pop(playback_id, None)
+        try:
+            await edge.client.stop_playback(playback_id)
+        except NotFound:
+            pass
+
+
 async def hang_up(edge, lane: Lane, command: c.Hangup | None = None) -> None:
     await leave_hold(edge, lane)
     await edge.client.hangup(lane.call_id)
@@ -84,6 +94,7 @@ async def hang_up(edge, lane: Lane, command: c.Hangup | None = None) -> None:
 
 async def transfer(edge, lane: Lane, command: c.TransferToNumber) -> None:
     await leave_hold(edge, lane)
+    await silence(edge, lane)
     try:
         await edge.client.continue_in_dialplan(lane.call_id, context=edge.settings.transfer_context,
                                                extension=command.number, priority=1)

@@ -1,6 +1,8 @@
-"""`flowdesk serve`: the project's flows answering real calls on Asterisk over ARI.
+"""The project on Asterisk: `flowdesk serve` answers real calls over ARI with the project's flows,
+`flowdesk asterisk-config` writes what Asterisk needs from the bundle (agents' phones, dialplan).
 
     flowdesk serve --ari http://127.0.0.1:8088/ari --user flowdesk --password secret flows schemas
+    FLOWDESK_AGENT_PASSWORD_8001=... flowdesk asterisk-config flows schemas -o /etc/asterisk
 
 Every setting comes from, in order: the command line, an environment variable, a YAML file given
 with --config (same names as the options, with underscores), the default.  Calls are logged in the
@@ -187,7 +189,44 @@ def build_edge(bundle, settings: ServeSettings, config, client, clock):
     return AriEdge(client, center, media, edge_settings, event_log=EventLog(config.database_url), now=clock)
 
 
+def cmd_asterisk_config(args) -> int:
+    from compiler import compile_project
+    from dsl.diagnostics import summary
+    from flowdesk.cli import _print_diagnostics, write_atomically
+    from runtime.ari.asterisk_config import AsteriskConfigError, render
+
+    result = compile_project(args.paths, environment=args.env)
+    _print_diagnostics(result.diagnostics, result.sources.text_of)
+    if result.bundle is None or any(d.is_error for d in result.diagnostics):
+        print(f"not written: {summary(result.diagnostics)}", file=sys.stderr)
+        return EXIT_ERRORS
+    try:
+        files = render(result.bundle, app=args.app,
+                       agent_password=lambda extension: os.environ.get(f"FLOWDESK_AGENT_PASSWORD_{extension}"))
+    except AsteriskConfigError as error:
+        for problem in error.problems:
+            print(f"flowdesk asterisk-config: {problem}", file=sys.stderr)
+        print("set each agent's SIP password as FLOWDESK_AGENT_PASSWORD_<EXTENSION> and run it again",
+              file=sys.stderr)
+        return EXIT_ERRORS
+    for name, text in files.items():
+        if args.output:
+            write_atomically(Path(args.output) / name, text)
+            print(f"wrote {Path(args.output) / name}", file=sys.stderr)
+        else:
+            sys.stdout.write(f";; ---- {name}\n{text}")
+    return EXIT_OK
+
+
 def add_parser(sub, env_option, db_option) -> None:
+    p = sub.add_parser("asterisk-config", help="write Asterisk's files for the bundle: agents' phones, dialplan")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="the project's flow and schema files or folders")
+    p.add_argument("-o", "--output", metavar="DIR", help="folder to write pjsip_flowdesk.conf and "
+                                                         "extensions_flowdesk.conf into (default: print them)")
+    p.add_argument("--app", default="flowdesk", help="the Stasis application the dialplan enters (default flowdesk)")
+    env_option(p)
+    p.set_defaults(run=cmd_asterisk_config)
+
     p = sub.add_parser("serve", help="answer real calls on Asterisk over ARI with the project's flows")
     p.add_argument("paths", nargs="*", default=["."], help="the project's flow and schema files or folders")
     p.add_argument("--ari", help="ARI base URL (default http://127.0.0.1:8088/ari; FLOWDESK_ARI_URL)")

@@ -182,12 +182,30 @@ class AriEdge:
             self._tasks.append(asyncio.create_task(self._take_over_all(strangers)))
 
     async def _take_over_all(self, channel_ids: list[str]) -> None:
+        """Callers first; then the runtime's own legs of their calls (named after the call)."""
         bridged = await self._bridged_channels()
-        for channel_id in channel_ids:
+        legs = [channel_id for channel_id in channel_ids if Lane.leg_of(channel_id)]
+        for channel_id in [c for c in channel_ids if c not in legs] + legs:
             try:
-                await self._take_over(channel_id, bridged)
+                if channel_id in legs:
+                    await self._take_over_leg(channel_id)
+                else:
+                    await self._take_over(channel_id, bridged)
             except AriError as error:
                 log.warning("channel %s found after a restart could not be taken over: %s", channel_id, error)
+
+    async def _take_over_leg(self, channel_id: str) -> None:
+        """The recording of an adopted call goes on; an agent's phone ringing for a call nobody
+        runs any more is hung up (the ACD rings again for adopted callers)."""
+        call_id, role = Lane.leg_of(channel_id)
+        lane = self.lanes.get(call_id)
+        if role == "snoop" and lane is not None and lane.started:
+            lane.snoop = channel_id
+            self.own(channel_id, call_id)
+            self.own(f"call-{call_id}", call_id)
+            lane.recordings[f"call-{call_id}"] = "call"
+        elif not (role == "agent" and lane is not None and lane.orphan):
+            await self.client.hangup(channel_id)
 
     async def _bridged_channels(self) -> dict[str, list[str]]:
         out = {}

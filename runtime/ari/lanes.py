@@ -42,6 +42,15 @@ class Lane:
     def put(self, kind: str, item: Any = None) -> None:
         self.inbox.put_nowait((kind, item))
 
+    @staticmethod
+    def leg_of(channel_id: str) -> tuple[str, str] | None:
+        """(call id, "snoop" / "agent" / "callback") for a channel the runtime made for a call."""
+        for role in ("snoop", "callback"):
+            if channel_id.endswith(f"-{role}"):
+                return channel_id[: -len(role) - 1], role
+        head, sep, number = channel_id.rpartition("-agent-")
+        return (head, "agent") if sep and number.isdigit() else None
+
     def new_agent_leg(self) -> str:
         self.legs += 1
         return f"{self.call_id}-agent-{self.legs}"

@@ -13,7 +13,7 @@ import math
 
 from runtime import acd_actions as a
 from runtime import commands as c
-from runtime.ari.client import AriError, NotFound
+from runtime.ari.client import AriError, NotFound, Unprocessable
 from runtime.ari.lanes import SAVED_STATE, Lane
 from runtime.ari.media import music_class
 from runtime.events import TransferFailed
@@ -232,7 +232,25 @@ async def connect(edge, lane: Lane, other: str) -> None:
         lane.bridge = f"{lane.call_id}-bridge"
         edge.own(lane.bridge, lane.call_id)
         await edge.client.create_bridge(lane.bridge, type="mixing", name=f"call {lane.call_id}")
-    await edge.client.add_to_bridge(lane.bridge, parties)
+    for party in parties:
+        await _add_to_bridge(edge, lane.bridge, party)
+
+
+async def _add_to_bridge(edge, bridge_id: str, channel_id: str, tries: int = 5) -> None:
+    """A channel that just entered the application may not be ready for a bridge for a few
+    milliseconds (Asterisk answers 422 "Channel not in Stasis application"): try again shortly."""
+    for attempt in range(tries):
+        try:
+            return await edge.client.add_to_bridge(bridge_id, channel_id)
+        except Unprocessable:
+            if attempt == tries - 1:
+                raise
+            try:
+                where = (await edge.client.get_channel(channel_id)).get("dialplan")
+            except AriError as error:
+                where = str(error)
+            log.info("bridge %s: %s not ready yet (%s)", bridge_id, channel_id, where)
+            await asyncio.sleep(0.05 * (attempt + 1))
 
 
 async def destroy_bridge(edge, lane: Lane) -> None:

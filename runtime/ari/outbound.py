@@ -13,7 +13,7 @@ import math
 
 from runtime import acd_actions as a
 from runtime import commands as c
-from runtime.ari.client import AriError, NotFound, Unprocessable
+from runtime.ari.client import AriError, BadRequest, NotFound, Unprocessable
 from runtime.ari.lanes import SAVED_STATE, Lane
 from runtime.ari.media import music_class
 from runtime.events import TransferFailed
@@ -238,19 +238,26 @@ async def connect(edge, lane: Lane, other: str) -> None:
 
 async def _add_to_bridge(edge, bridge_id: str, channel_id: str, tries: int = 5) -> None:
     """A channel that just entered the application may not be ready for a bridge for a few
-    milliseconds (Asterisk answers 422 "Channel not in Stasis application"): try again shortly."""
+    milliseconds (Asterisk answers 422 "Channel not in Stasis application"): try again shortly.
+    A channel that left meanwhile (its hangup event is on the way) is no fault: NotFound."""
     for attempt in range(tries):
         try:
             return await edge.client.add_to_bridge(bridge_id, channel_id)
-        except Unprocessable:
+        except (BadRequest, Unprocessable) as error:
+            if not await _in_application(edge, channel_id):
+                raise NotFound(error.method, error.path, 404, f"{channel_id} left the application") from error
             if attempt == tries - 1:
                 raise
-            try:
-                where = (await edge.client.get_channel(channel_id)).get("dialplan")
-            except AriError as error:
-                where = str(error)
-            log.info("bridge %s: %s not ready yet (%s)", bridge_id, channel_id, where)
+            log.info("bridge %s: %s not ready yet", bridge_id, channel_id)
             await asyncio.sleep(0.05 * (attempt + 1))
+
+
+async def _in_application(edge, channel_id: str) -> bool:
+    try:
+        channel = await edge.client.get_channel(channel_id)
+    except NotFound:
+        return False
+    return (channel.get("dialplan") or {}).get("app_name") == "Stasis"
 
 
 async def destroy_bridge(edge, lane: Lane) -> None:

@@ -58,7 +58,11 @@ def test_a_caller_waiting_in_a_queue_survives_a_runtime_restart(asterisk, tmp_pa
                 agent = await phones.agent_rings(30)
                 await agent.answer()
                 await until(waiting(second, call, engine.CONNECTED), 10, "the adopted caller connected")
-                parties = await bridged_with(phones, call)
+                for _ in range(100):  # the bridge follows the answer by a few requests
+                    parties = await bridged_with(phones, call)
+                    if len(parties) == 2:
+                        break
+                    await asyncio.sleep(0.05)
                 await caller.hang_up()
                 await until(lambda: call not in second.lanes, 15, "the call to end")
             return call, parties

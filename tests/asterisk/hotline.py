@@ -23,7 +23,7 @@ from runtime.ari.media import Media
 from runtime.callcenter import CallCenter, MemoryCrm
 from runtime.engine import EngineOptions
 from runtime.storage import EventLog, sqlite_url
-from phones import AGENT_DIAL
+from phones import AGENT_DIAL, Phones
 
 PROJECT = Path(__file__).resolve().parents[2]
 HOTLINE = "4008001000"  # env.HOTLINE of the test environment
@@ -91,6 +91,20 @@ async def hotline(asterisk, tmp_path: Path, *, agents=("li_na",), records=None, 
         await edge.close()
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+def run(coro, timeout: float = 240):
+    """Run a test's scenario coroutine, failing it after `timeout` seconds."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def phones_for(asterisk) -> Phones:
+    return Phones(asterisk.url, asterisk.user, asterisk.password)
+
+
+def log_of(tmp_path: Path) -> EventLog:
+    """The event log `hotline(...)` wrote for the test."""
+    return EventLog(sqlite_url(tmp_path / "calls.db"))
 
 
 def state(edge: AriEdge, call_id: str):

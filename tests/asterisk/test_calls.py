@@ -13,9 +13,8 @@ from aiohttp import web
 
 from runtime import engine
 from runtime.kpis import queue_kpis
-from runtime.storage import EventLog, sqlite_url
-from hotline import HOTLINE, hotline, state, waiting
-from phones import Phones, until
+from hotline import HOTLINE, hotline, log_of, phones_for, run, state, waiting
+from phones import until
 
 pytestmark = pytest.mark.asterisk
 
@@ -24,18 +23,6 @@ CUSTOMERS = {
     "Customer": [{"id": 1, "name": "王总", "phone": "13900000001", "tier": "platinum", "manager": 1,
                   "status": "active"}],
 }
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 240))
-
-
-def phones_for(asterisk) -> Phones:
-    return Phones(asterisk.url, asterisk.user, asterisk.password)
-
-
-def log_of(tmp_path: Path) -> EventLog:
-    return EventLog(sqlite_url(tmp_path / "calls.db"))
 
 
 async def billing_system(port: int = 8089):

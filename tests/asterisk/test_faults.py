@@ -14,19 +14,10 @@ import pytest
 
 from runtime import engine
 from runtime.ari.lanes import SAVED_STATE
-from runtime.storage import EventLog, sqlite_url
-from hotline import HOTLINE, PROJECT, hotline, waiting
-from phones import AGENT_DIAL, Phones, until
+from hotline import HOTLINE, hotline, log_of, phones_for, run, waiting
+from phones import Phones, until
 
 pytestmark = pytest.mark.asterisk
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 240))
-
-
-def phones_for(asterisk) -> Phones:
-    return Phones(asterisk.url, asterisk.user, asterisk.password)
 
 
 async def queued(phones: Phones, call: str) -> bool:
@@ -69,7 +60,7 @@ def test_a_caller_waiting_in_a_queue_survives_a_runtime_restart(asterisk, tmp_pa
 
     call, parties = run(scenario())
     assert len(parties) == 2 and call in parties
-    record = EventLog(sqlite_url(tmp_path / "calls.db")).call(call)
+    record = log_of(tmp_path).call(call)
     assert (record.queue, record.agent, record.end_reason) == ("general", "li_na", "caller_hangup")
 
 
@@ -92,7 +83,7 @@ def test_a_call_the_edge_cannot_carry_goes_to_the_fallback_not_silence(asterisk,
 
     call, channel = run(scenario())
     assert channel["dialplan"]["context"] == "flowdesk-fallback"
-    record = EventLog(sqlite_url(tmp_path / "calls.db")).call(call)
+    record = log_of(tmp_path).call(call)
     assert record.end_reason == "error"
 
 
@@ -114,7 +105,7 @@ def test_the_event_socket_drops_and_the_runtime_catches_up(asterisk, tmp_path):
             return call
 
     call = run(scenario())
-    log = EventLog(sqlite_url(tmp_path / "calls.db"))
+    log = log_of(tmp_path)
     assert log.call(call).end_reason == "caller_hangup"
     visits = log.queue_visits(dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc))
     assert [v.outcome for v in visits if v.call_id == call] == ["abandoned"]
@@ -141,4 +132,4 @@ def test_asterisk_restarts_and_the_runtime_reconnects(asterisk, sandbox, tmp_pat
             return call
 
     call = run(scenario())
-    assert EventLog(sqlite_url(tmp_path / "calls.db")).call(call).end_reason == "caller_hangup"
+    assert log_of(tmp_path).call(call).end_reason == "caller_hangup"

@@ -210,14 +210,17 @@ async def leftovers(callers: Callers, prefix: str) -> dict[str, int]:
     """Hang up what is still there after the load (it should be nothing); how many of each kind
     ("call-agent-1" is an agent's phone, "call-snoop" a recording's snoop, "phone" a caller)."""
     left = [ch["id"] for ch in await callers.client.request("GET", "/channels") if ch["id"].startswith(prefix)]
-    kinds: dict[str, int] = {}
-    for channel_id in left:
-        kind = channel_id[len(prefix):].split("-", 1)[-1]
-        kinds[kind] = kinds.get(kind, 0) + 1
+
+    async def hang_up(channel_id: str) -> None:
         try:
             await callers.client.hangup(channel_id)
         except AriError:
             pass
+    await asyncio.gather(*(hang_up(channel_id) for channel_id in left))
+    kinds: dict[str, int] = {}
+    for channel_id in left:
+        kind = channel_id[len(prefix):].split("-", 1)[-1]
+        kinds[kind] = kinds.get(kind, 0) + 1
     return kinds
 
 
@@ -236,7 +239,7 @@ async def hotline_load(args, callers: Callers, n: int, tag: str) -> Result:
     result = Result(ivr, n, calls, time.perf_counter() - began,
                     cpu_between(cpu_before, asterisk_cpu(args)), stats, stats.get("cpu_s"), peak)
     result.leftovers = await leftovers(callers, tag + "-")
-    await delete_recordings(callers, calls)
+    await delete_recordings(callers, tag)
     return result
 
 
@@ -249,14 +252,15 @@ async def baseline_load(args, callers: Callers, n: int, tag: str) -> Result:
     return result
 
 
-async def delete_recordings(callers: Callers, calls: list[Call]) -> None:
+async def delete_recordings(callers: Callers, tag: str) -> None:
     """The hotline recorded every call in the sandbox's spool; the runtime has fetched them."""
     async def delete(name: str) -> None:
         try:
             await callers.client.delete_stored_recording(name)
         except AriError:
             pass
-    await asyncio.gather(*(delete(f"call-{call.callee}") for call in calls))
+    stored = await callers.client.list_stored_recordings()
+    await asyncio.gather(*(delete(r["name"]) for r in stored if r["name"].startswith(f"call-{tag}-")))
 
 
 # ------------------------------------------------------------------ report

@@ -27,7 +27,7 @@ from runtime import commands as c
 from runtime import engine
 from runtime import events as e
 from runtime.acd import Acd
-from runtime.storage import AgentState, Call, CallEvent, QueueVisit
+from runtime.storage import AgentState, Call, CallbackTask, CallEvent, QueueVisit, Voicemail
 from runtime.values import record_matches
 
 
@@ -109,6 +109,7 @@ class _Call:
     bundle: ir.Bundle
     visit: QueueVisit | None = None
     record: Call | None = None
+    voicemail: Voicemail | None = None
     events: int = 0
 
 
@@ -326,6 +327,15 @@ class CallCenter:
     def _edge(self, call_id, call, command, at) -> None:
         self.outbox.append(Media(call_id, at, command))
 
+    def _voicemail(self, call_id, call, command, at) -> None:
+        """The caller leaves a message (the edge records it); with `callback`, an agent owes them a call."""
+        call.voicemail = Voicemail(call_id=call_id, box=command.box, caller=call.record.caller, left_at=at)
+        self.rows.append(call.voicemail)
+        if command.callback:
+            self.rows.append(CallbackTask(number=call.record.caller, call_id=call_id, reason=f"voicemail {command.box}",
+                                          requested_at=at))
+        self.outbox.append(Media(call_id, at, command))
+
     def _prompt(self, call_id, call, command, at) -> None:
         self.outbox.append(Media(call_id, at, command))
         if self.prompt_ms is not None:
@@ -500,7 +510,7 @@ _COMMANDS: dict[type, Callable] = {
     c.Lookup: CallCenter._lookup, c.CreateRecord: CallCenter._write, c.UpdateRecord: CallCenter._write,
     c.HttpRequest: CallCenter._http, c.Enqueue: CallCenter._enqueue, c.TransferToNumber: CallCenter._edge,
     c.TransferToAgent: CallCenter._transfer_agent, c.CancelTransfer: CallCenter._cancel_transfer,
-    c.StartRecording: CallCenter._edge, c.Voicemail: CallCenter._edge, c.Hangup: CallCenter._edge,
+    c.StartRecording: CallCenter._edge, c.Voicemail: CallCenter._voicemail, c.Hangup: CallCenter._edge,
     c.CallEnded: CallCenter._ended,
 }
 

@@ -1,11 +1,13 @@
 """The event log: what happened on every call, in a database.
 
-SQLite by default (a file, nothing to install); PostgreSQL when given its URL.  Four tables:
+SQLite by default (a file, nothing to install); PostgreSQL when given its URL.  Six tables:
 
 - `calls`         one row per call: the call detail record (CDR).
 - `call_events`   each step, prompt, key and command of a call, in order.
 - `queue_visits`  one row per call per queue it waited in: the source of the queue KPIs.
 - `agent_states`  each change of an agent's state, with its reason: the source of agent KPIs.
+- `voicemails`    each message a caller left, with its recording.
+- `callbacks`     the calls agents owe customers: asked for in a voicemail, or promised by an agent.
 
 Rows are written in batches, one transaction per batch, so a crash never leaves half a batch.
 Times are timezone-aware (UTC in the database).
@@ -79,7 +81,36 @@ class AgentState(SQLModel, table=True):
     at: datetime.datetime
 
 
-TABLES = [Call.__table__, CallEvent.__table__, QueueVisit.__table__, AgentState.__table__]
+class Voicemail(SQLModel, table=True):
+    __tablename__ = "voicemails"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    call_id: str = Field(foreign_key="calls.id", index=True)
+    box: str
+    caller: str
+    left_at: datetime.datetime = Field(index=True)
+    recording: Optional[str] = None        # path of the message, once fetched from the telephone system
+
+
+class CallbackTask(SQLModel, table=True):
+    """A call owed to a customer.  Open until an agent calls back (done) or it is cancelled."""
+    __tablename__ = "callbacks"
+    __table_args__ = (Index("ix_callbacks_status_due", "status", "due_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    number: str
+    call_id: Optional[str] = Field(default=None, foreign_key="calls.id", index=True)  # the call that asked for it
+    reason: str                            # "voicemail after_hours", or the agent's own words
+    requested_at: datetime.datetime
+    due_at: Optional[datetime.datetime] = None   # when the customer wants the call; None: as soon as possible
+    requested_by: Optional[str] = None     # the agent who promised it; None when the caller asked
+    status: str = "open"                   # open, done, cancelled
+    agent: Optional[str] = None            # who called back
+    done_at: Optional[datetime.datetime] = None
+
+
+TABLES = [Call.__table__, CallEvent.__table__, QueueVisit.__table__, AgentState.__table__, Voicemail.__table__,
+          CallbackTask.__table__]
 
 
 def sqlite_url(path) -> str:
@@ -118,7 +149,7 @@ class EventLog:
         # The rows stay usable after the write: a running call centre keeps updating them.
         with Session(self.engine, expire_on_commit=False) as session:
             for row in rows:
-                session.merge(row) if isinstance(row, (Call, QueueVisit)) and _has_key(row) else session.add(row)
+                session.merge(row) if isinstance(row, _UPDATED_IN_PLACE) and _has_key(row) else session.add(row)
             session.commit()
 
     def call(self, call_id: str) -> Call | None:
@@ -144,10 +175,26 @@ class EventLog:
                 query = query.where(AgentState.agent == agent)
             return list(session.exec(query.order_by(AgentState.agent, AgentState.at, AgentState.id)))
 
+    def voicemails(self, call_id: str) -> list[Voicemail]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(Voicemail).where(Voicemail.call_id == call_id).order_by(Voicemail.id)))
+
+    def callbacks(self, status: str | None = "open") -> list[CallbackTask]:
+        """Callback tasks, oldest first (those with a due time by that time)."""
+        with Session(self.engine) as session:
+            query = select(CallbackTask)
+            if status:
+                query = query.where(CallbackTask.status == status)
+            return list(session.exec(query.order_by(CallbackTask.requested_at, CallbackTask.id)))
+
     def calls(self, since: datetime.datetime, until: datetime.datetime) -> list[Call]:
         with Session(self.engine) as session:
             query = select(Call).where(Call.started_at >= since, Call.started_at < until)
             return list(session.exec(query.order_by(Call.started_at)))
+
+
+# Rows a running call centre writes more than once (the rest are written once, in order).
+_UPDATED_IN_PLACE = (Call, QueueVisit, Voicemail)
 
 
 def _has_key(row) -> bool:

@@ -136,3 +136,32 @@ def test_ended_calls_can_be_forgotten_and_events_left_out(bundle):
     assert center.forget_ended() == 1 and set(center.calls) == {"c1"}
     kinds = {type(r).__name__ for r in center.take_rows()}
     assert "CallEvent" not in kinds and {"Call", "QueueVisit", "AgentState"} <= kinds
+
+
+VOICEMAIL = """
+flow main {
+    entry number "10086"
+    answer
+    menu {
+        prompt "留言请按1,建议请按2"
+        1 { voicemail "after_hours" callback }
+        2 { voicemail "suggestions" }
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("key, box, callback", [("1", "after_hours", True), ("2", "suggestions", False)])
+def test_a_voicemail_is_kept_and_a_callback_owed_when_asked(tmp_path, database_url, key, box, callback):
+    (tmp_path / "main.flow").write_text(VOICEMAIL, encoding="utf-8")
+    center = CallCenter(compile_project([tmp_path]).bundle, epoch=T0, prompt_ms=lambda cmd: 1000)
+    center.start_call("c1", caller="13800138000", dialed="10086", at=T0)
+    center.advance(later(2))
+    center.press("c1", key, later(3))
+    assert [m.command.box for m in center.take_outbox() if isinstance(m.command, c.Voicemail)] == [box]
+    log = EventLog(database_url)
+    log.write(center.take_rows())
+    (message,) = log.voicemails("c1")
+    assert (message.box, message.caller, message.left_at) == (box, "13800138000", later(3))
+    owed = [(t.number, t.call_id, t.reason, t.status) for t in log.callbacks()]
+    assert owed == ([("13800138000", "c1", "voicemail after_hours", "open")] if callback else [])

@@ -107,7 +107,7 @@ async def recording_finished(edge, lane: Lane, event: dict) -> None:
         return
     failed = event["type"] == "RecordingFailed"
     if not failed:
-        await outbound.save_recording(edge, lane, name)
+        await outbound.save_recording(edge, lane, name, kind)
     if kind == "voicemail" and not lane.caller_gone:
         await outbound.hang_up(edge, lane)
 

@@ -23,6 +23,7 @@ class Lane:
     inbox: asyncio.Queue = field(default_factory=asyncio.Queue)
     task: asyncio.Task | None = None
     record: Any = None                # the call's row in the event log (runtime.storage.Call)
+    voicemail: Any = None             # the message being left (runtime.storage.Voicemail)
     started: bool = False             # the call centre knows the call
     caller_gone: bool = False         # the caller's channel left the application
     agent: str | None = None          # the agent being rung or connected

@@ -122,14 +122,17 @@ async def record_snoop(edge, lane: Lane) -> None:
 async def voicemail(edge, lane: Lane, command: c.Voicemail) -> None:
     await leave_hold(edge, lane)
     name = f"voicemail-{lane.call_id}"
+    call = edge.center.calls.get(lane.call_id)
+    lane.voicemail = call.voicemail if call is not None else None
     edge.own(name, lane.call_id)
     await edge.client.record(lane.call_id, name, format="wav", beep=True, terminate_on="#",
                              max_duration_s=edge.settings.voicemail_max_s, max_silence_s=10)
     lane.recordings[name] = "voicemail"
 
 
-async def save_recording(edge, lane: Lane, name: str) -> None:
-    """Fetch a finished recording over ARI (Asterisk may be on another host) and list it on the call."""
+async def save_recording(edge, lane: Lane, name: str, kind: str = "call") -> None:
+    """Fetch a finished recording over ARI (Asterisk may be on another host) and list it on the call
+    (the whole call's recording) or on the message (a voicemail)."""
     try:
         audio = await edge.client.stored_recording_file(name)
     except AriError as error:
@@ -137,9 +140,10 @@ async def save_recording(edge, lane: Lane, name: str) -> None:
         return
     target = edge.settings.recordings_dir / f"{name}.wav"
     await asyncio.to_thread(_write_file, target, audio)
-    if lane.record is not None:
-        lane.record.recording = str(target)
-        edge.center.rows.append(lane.record)
+    row = lane.voicemail if kind == "voicemail" else lane.record
+    if row is not None:
+        row.recording = str(target)
+        edge.center.rows.append(row)
 
 
 def _write_file(target, data: bytes) -> None:

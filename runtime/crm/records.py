@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from compiler import ir
 from runtime.crm import audit
 from runtime.crm import listing
-from runtime.crm import permissions
+from runtime.crm import permissions, workflows
 from runtime.crm.audit import AuditEntry, audit_table
 from runtime.crm.listing import ListQuery, Page
 from runtime.crm.tables import crm_metadata, link_table_name, table_name
@@ -29,8 +29,9 @@ from runtime.crm.validation import Invalid, Validator, label, project_zone
 from runtime.values import record_matches
 
 UTC = dt.timezone.utc
-__all__ = ["RecordStore", "Invalid", "Conflict", "NotFound", "Forbidden"]
+__all__ = ["RecordStore", "Invalid", "Conflict", "NotFound", "Forbidden", "TransitionRefused"]
 Forbidden = permissions.Forbidden
+TransitionRefused = workflows.TransitionRefused
 
 
 def utcnow() -> dt.datetime:
@@ -86,9 +87,16 @@ class RecordStore:
             return listing.page(connection, self, entity, query or ListQuery(), restrict=self._row_filter(user, entity, "read"))
 
     def history(self, user: User, entity: str, record_id: int) -> list[AuditEntry]:
+        """A record's changes, oldest first; a deleted record's too, for whoever may read the entity."""
         with self.engine.connect() as connection:
-            self._readable(connection, user, entity, record_id, "read")
-            return audit.history(connection, self.audit, entity, record_id)
+            if self.row(connection, entity, record_id) is not None:
+                self._readable(connection, user, entity, record_id, "read")
+            else:
+                self._check_may(user, entity, "read")
+            entries = audit.history(connection, self.audit, entity, record_id) if str(record_id).isdigit() else []
+            if not entries:
+                raise NotFound(f"there is no {entity} {record_id}")
+            return entries
 
     def row(self, connection: Connection, entity: str, record_id: Any) -> dict | None:
         """One record as Python values, or None."""
@@ -151,20 +159,25 @@ class RecordStore:
     def transition(self, user: User, entity: str, record_id: int, name: str) -> dict:
         """Fires transition `name` (its source state, roles and guard are checked by the workflow),
         writes what it changes, logs it and notifies whom its actions name."""
-        from runtime.crm import notifications, workflows
         with self.transaction() as connection:
             current = self._readable(connection, user, entity, record_id, "update")
             at = self.now()
-            fired = workflows.fire(self.bundle, entity, current, name, user, at)
+            fired = workflows.fire(self.bundle, entity, current, name, user, at,
+                                   lambda other, other_id: self.row(connection, other, other_id))
             changes = dict(fired.changes)
             state = changes.pop("state", current.get("state"))
             values = self.validator.validate(entity, changes, creating=False, exists=self._exists(connection)) if changes else {}
             values["state"] = state
             saved = self._write(connection, user, entity, current, values, None, at, action="transition")
-            for agent, message in fired.notifications:
-                notifications.notify(connection, self.metadata, agent=agent, message=message, entity=entity,
-                                     record_id=saved["id"], at=at)
+            if fired.notifications:
+                self._notify(connection, entity, saved["id"], fired.notifications, at)
             return saved
+
+    def _notify(self, connection: Connection, entity: str, record_id: int, messages, at: dt.datetime) -> None:
+        from runtime.crm import notifications  # noqa: PLC0415 - loaded only when a move notifies someone
+        for agent, message in messages:
+            notifications.notify(connection, self.metadata, agent=agent, message=message, entity=entity,
+                                 record_id=record_id, at=at)
 
     def create_in(self, connection: Connection, user: User, entity: str, data: Mapping[str, Any]) -> dict:
         """Creates a record inside the caller's transaction; raises Invalid or Forbidden."""

@@ -31,7 +31,7 @@ from runtime import acd_actions as a
 from runtime import commands as c
 from runtime import engine
 from runtime.callcenter import CallCenter, Crm, Media, MemoryCrm
-from runtime.storage import Call, CallEvent, EventLog
+from runtime.storage import Call, CallbackTask, CallEvent, EventLog
 
 log = logging.getLogger("flowdesk.telephony")
 
@@ -256,6 +256,7 @@ class LiveCallCenter:
     async def start(self) -> None:
         """Run the clock and the event-log writer until `stop()`."""
         self._wake = asyncio.Event()
+        await asyncio.to_thread(self.load_callbacks)
         self._tasks = [asyncio.create_task(self._run_clock()), asyncio.create_task(self._write_log())]
 
     async def stop(self) -> None:
@@ -416,9 +417,10 @@ class LiveCallCenter:
             raise TelephonyError(f"{code!r} is not a wrap-up code; the codes are: {', '.join(self.wrapup_codes)}")
         self._call_event(call_id, "WrapUpCode", {"agent": agent, "code": code})
 
-    def schedule_callback(self, agent: str, number: str, at: dt.datetime, call_id: str | None = None) -> None:
-        """Remind `agent` at `at` to call `number` back (a CallbackDue on their desktop); kept in
-        the call's history when the callback was promised on a call."""
+    def schedule_callback(self, agent: str, number: str, at: dt.datetime, call_id: str | None = None,
+                          reason: str = "promised on a call") -> None:
+        """The agent promises to call `number` back at `at`: a callback task in the event log
+        (runtime.storage.CallbackTask, requested by the agent) and a CallbackDue on their desktop then."""
         if at.tzinfo is None:
             raise TelephonyError("the callback time needs a time zone")
         if at <= self._now():
@@ -426,11 +428,31 @@ class LiveCallCenter:
         if not number.strip() or any(ch not in "0123456789+-* #" for ch in number):
             raise TelephonyError(f"{number!r} is not a telephone number")
         self._known(agent)
-        heapq.heappush(self.callbacks, _Callback(at, next(self._ids), agent, number.strip(), call_id))
-        if call_id:
-            self._call_event(call_id, "CallbackPromised", {"agent": agent, "number": number.strip(),
-                                                           "at": at.isoformat()})
+        if self.event_log is not None:
+            self.write_rows()  # the call's row first: the task refers to it
+            with Session(self.event_log.engine) as session:
+                if call_id and session.get(Call, call_id) is None:
+                    raise TelephonyError(f"there is no call {call_id!r}")
+                session.add(CallbackTask(number=number.strip(), call_id=call_id, reason=reason,
+                                         requested_at=self._now(), due_at=at, requested_by=agent))
+                session.commit()
+        self._remind(agent, number.strip(), at, call_id)
         self.step()
+
+    def load_callbacks(self) -> int:
+        """Remind agents of the open callbacks they promised that are not due yet (after a restart)."""
+        if self.event_log is None:
+            return 0
+        now, count = self._now(), 0
+        for task in self.event_log.callbacks("open"):
+            due = task.due_at if task.due_at is None or task.due_at.tzinfo else task.due_at.replace(tzinfo=dt.timezone.utc)
+            if task.requested_by in self.bundle.agents and due is not None and due > now:
+                self._remind(task.requested_by, task.number, due, task.call_id)
+                count += 1
+        return count
+
+    def _remind(self, agent: str, number: str, at: dt.datetime, call_id: str | None) -> None:
+        heapq.heappush(self.callbacks, _Callback(at, next(self._ids), agent, number, call_id))
 
     def _due_callbacks(self, now: dt.datetime) -> None:
         while self.callbacks and self.callbacks[0].at <= now:

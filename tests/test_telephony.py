@@ -235,7 +235,7 @@ def test_a_scheduled_callback_reminds_the_agent_when_due(live, clock):
         live.schedule_callback("li_na", "call me", clock.now + dt.timedelta(minutes=1))
 
 
-def test_the_wrap_up_code_and_a_promised_callback_join_the_calls_history(bundle, clock, database_url):
+def test_the_wrap_up_code_joins_the_calls_history_and_a_promised_callback_is_a_task(bundle, clock, database_url):
     log = EventLog(database_url)
     live = LiveCallCenter(bundle, clock=clock, event_log=log)
     live.login("li_na", ready=True)
@@ -246,9 +246,14 @@ def test_the_wrap_up_code_and_a_promised_callback_join_the_calls_history(bundle,
     live.record_wrapup("li_na", call_id, "resolved")
     live.schedule_callback("li_na", "13800138000", clock.now + dt.timedelta(hours=1), call_id)
     events = log.events(call_id)
-    assert [(e.name, e.data.get("code")) for e in events[-2:]] == [("WrapUpCode", "resolved"),
-                                                                   ("CallbackPromised", None)]
+    assert (events[-1].name, events[-1].data) == ("WrapUpCode", {"agent": "li_na", "code": "resolved"})
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    (task,) = log.callbacks("open")
+    assert (task.number, task.call_id, task.requested_by) == ("13800138000", call_id, "li_na")
+    assert task.due_at.replace(tzinfo=task.due_at.tzinfo or dt.timezone.utc) == clock.now + dt.timedelta(hours=1)
+    restarted = LiveCallCenter(bundle, clock=clock, event_log=log)
+    assert restarted.load_callbacks() == 1
+    assert restarted.callbacks[0].agent == "li_na"
     assert log.call(call_id).caller == "13800138000"
     with pytest.raises(TelephonyError, match="not a wrap-up code"):
         live.record_wrapup("li_na", call_id, "whatever")

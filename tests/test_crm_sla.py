@@ -1,13 +1,20 @@
-"""SLA clocks of the complaint workflow in office hours (Asia/Shanghai, Mon-Fri 09-18, holidays)."""
+"""SLA clocks of the complaint workflow in office hours (Asia/Shanghai, Mon-Fri 09-18, holidays), and the
+SLA tick that turns them into notices on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime
+import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy
 
 from compiler import compile_project
+from runtime.crm import audit, notifications
 from runtime.crm.sla import due_actions, sla_clocks, time_left_ms
+from runtime.crm.tables import crm_metadata, table_name
+from runtime.crm.users import SYSTEM, users_from_bundle
+from tests.conftest import POSTGRES
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOUR = 3_600_000
@@ -191,3 +198,143 @@ def test_a_workflow_without_hours_is_an_error(bundle, complaint):
     without = complaint.model_copy(update={"hours": None})
     with pytest.raises(ValueError, match="workflow complaint counts its SLAs in hours None"):
         sla_clocks(bundle, without, [(at("2026-03-02 09:00"), "new")], at("2026-03-02 10:00"))
+
+
+# ------------------------------------------------------------------ notices and the SLA tick (databases)
+
+UTC = datetime.timezone.utc
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def engine(request, tmp_path_factory):
+    """A database per module and kind: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        made = sqlalchemy.create_engine(f"sqlite:///{tmp_path_factory.mktemp('sla') / 'crm.db'}")
+        yield made
+        made.dispose()
+        return
+    schema = f"sla_{uuid.uuid4().hex[:10]}"
+    url = POSTGRES.replace("postgresql://", "postgresql+psycopg://")
+    admin = sqlalchemy.create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    made = sqlalchemy.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        yield made
+    finally:
+        made.dispose()
+        with admin.begin() as conn:
+            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def crm(engine, bundle):
+    metadata = crm_metadata(bundle)
+    audit.audit_table(metadata)
+    metadata.create_all(engine)
+    notifications.create_tables(engine)
+    yield metadata
+    with engine.begin() as conn:
+        for table in ("crm_sla_events", "crm_notifications", "crm_audit", "crm_ticket"):
+            conn.execute(sqlalchemy.text(f"DELETE FROM {table}"))
+
+
+def add_ticket(engine, metadata, record_id, history, assignee=None):
+    """A ticket whose audit log holds the given state changes (local office times)."""
+    table = metadata.tables[table_name("Ticket")]
+    first = at(history[0][0])
+    with engine.begin() as conn:
+        conn.execute(table.insert().values(id=record_id, caller_phone="13800000000", category="complaint",
+                                           state=history[-1][1], assignee=assignee, created_at=first,
+                                           updated_at=first, version=1))
+        previous = None
+        for when, state in history:
+            audit.write(conn, metadata.tables["crm_audit"], at=at(when).astimezone(UTC), user="system",
+                        entity="Ticket", record_id=record_id, action="transition" if previous else "create",
+                        fields={"state": (previous, state)})
+            previous = state
+
+
+def tick(engine, bundle, metadata, now):
+    with engine.begin() as conn:
+        return notifications.run_sla(conn, bundle, at(now).astimezone(UTC), metadata)
+
+
+def inbox(engine, agent):
+    with engine.connect() as conn:
+        return [n.message for n in reversed(notifications.for_agent(conn, agent))]
+
+
+def test_notices_are_read_and_counted_per_agent(engine, crm):
+    moment = datetime.datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        notifications.notify(conn, agent="li_na", message="一", entity="Ticket", record_id=3, at=moment)
+        notifications.notify(conn, crm, agent="li_na", message="二", at=moment)
+        notifications.notify(conn, agent="wang_fang", message="三", at=moment)
+    with engine.begin() as conn:
+        assert notifications.unread(conn, "li_na") == 2
+        mine = notifications.for_agent(conn, "li_na")
+        assert [n.message for n in mine] == ["二", "一"] and mine[1].slug == "ticket" and mine[1].at == moment
+        # nobody marks another agent's notices read
+        assert notifications.mark_read(conn, "wang_fang", moment, [mine[1].id]) == 0
+        assert notifications.mark_read(conn, "li_na", moment, [mine[1].id]) == 1
+        assert notifications.unread(conn, "li_na") == 1
+        assert [n.message for n in notifications.for_agent(conn, "li_na", unread_only=True)] == ["二"]
+        assert notifications.mark_read(conn, "li_na", moment) == 1
+        assert notifications.unread(conn, "li_na") == 0 and notifications.unread(conn, "wang_fang") == 1
+
+
+def test_the_tick_escalates_to_every_team_lead_once(engine, bundle, crm):
+    add_ticket(engine, crm, 1, [("2026-03-02 09:00", "new")])
+    # 75%: the third hour's reminder has nobody to go to (no assignee) and is not tried again
+    assert [(s.key, s.agents) for s in tick(engine, bundle, crm, "2026-03-02 12:00")] == [("first_response#1:rule2:3", ())]
+    sent = tick(engine, bundle, crm, "2026-03-02 12:15")
+    assert [(s.key, s.agents) for s in sent] == [("first_response#1:rule0", ("zhao_min", "zhou_qiang"))]
+    assert inbox(engine, "zhao_min") == ["工单 #1: first_response has used 81% of 4h, due 2026-03-02 13:00"]
+    assert tick(engine, bundle, crm, "2026-03-02 12:30") == []
+    assert len(inbox(engine, "zhou_qiang")) == 1
+
+
+def test_the_assignee_is_reminded_every_office_hour_and_told_when_overdue(engine, bundle, crm):
+    add_ticket(engine, crm, 2, [("2026-03-06 17:00", "new"), ("2026-03-06 17:10", "assigned")], assignee="li_na")
+    for now in ["2026-03-06 17:30", "2026-03-06 18:00", "2026-03-07 12:00", "2026-03-09 10:05", "2026-03-09 11:00",
+                "2026-03-09 12:00", "2026-03-09 12:01"]:
+        tick(engine, bundle, crm, now)
+    assert inbox(engine, "li_na") == [
+        "Reminder: 工单 #2: first_response has 3h left, due 2026-03-09 12:00",
+        "Reminder: 工单 #2: first_response has 1h55m left, due 2026-03-09 12:00",
+        "Reminder: 工单 #2: first_response has 1h left, due 2026-03-09 12:00",
+        "工单 #2: first_response has used 100% of 4h, overdue since 2026-03-09 12:00",
+        "Reminder: 工单 #2: first_response has 0s left, overdue since 2026-03-09 12:00",
+        "Reminder: 工单 #2: resolution has 44h left, due 2026-03-16 11:00",  # every 4h of 48h
+    ]
+    with engine.connect() as conn:
+        keys = set(conn.execute(sqlalchemy.select(notifications.SLA_EVENTS.c.key)).scalars())
+    assert "first_response#1:rule1" in keys and "first_response#1:rule2:4" in keys
+
+
+def test_paused_answered_and_closed_tickets(engine, bundle, crm):
+    add_ticket(engine, crm, 3, [("2026-03-02 09:00", "new"), ("2026-03-02 09:05", "assigned"),
+                                ("2026-03-02 09:10", "in_progress"), ("2026-03-02 10:00", "waiting_customer")],
+               assignee="wang_fang")
+    add_ticket(engine, crm, 4, [("2026-03-02 09:00", "new"), ("2026-03-02 09:10", "in_progress"),
+                                ("2026-03-02 10:00", "resolved"), ("2026-03-02 11:00", "closed")], assignee="liu_yang")
+    assert tick(engine, bundle, crm, "2026-03-20 12:00") == []  # paused after 1h; closed is not looked at
+    assert inbox(engine, "wang_fang") == [] and inbox(engine, "liu_yang") == []
+
+
+def test_the_tick_reads_what_the_record_store_wrote(engine, bundle, crm):
+    from runtime.crm.records import RecordStore
+
+    clock = [at("2026-03-02 09:00").astimezone(UTC)]
+    store = RecordStore(engine, bundle, now=lambda: clock[0])
+    people = users_from_bundle(bundle)
+    ticket = store.create(SYSTEM, "Ticket", {"caller_phone": "13800000001", "category": "complaint"})
+    clock[0] = at("2026-03-02 09:30").astimezone(UTC)
+    store.transition(people["chen_jing"], "Ticket", ticket["id"], "take")
+    clock[0] = at("2026-03-02 10:00").astimezone(UTC)
+    store.transition(people["chen_jing"], "Ticket", ticket["id"], "start")
+    sent = tick(engine, bundle, crm, "2026-03-09 09:00")  # first response met; resolution at 45 of 48h
+    assert [(s.key, s.agents) for s in sent] == [("resolution#1:rule0", ("zhao_min", "zhou_qiang")),
+                                                   ("resolution#1:rule2:11", ("chen_jing",))]

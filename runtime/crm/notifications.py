@@ -2,8 +2,8 @@
 
 `run_sla` is what a timer calls every minute or so: for every open record of a workflow with
 SLAs it computes the clocks from the audit log's state changes and sends each escalation and
-reminder once, remembering what it sent in `crm_sla_events` (so a restart, or two ticks at once
-in one transaction, sends nothing twice).
+reminder once, remembering what it sent in `crm_sla_events` in the same transaction (so a restart
+sends nothing twice, and of two ticks running at once the second fails on the events' key instead).
 """
 from __future__ import annotations
 

@@ -133,7 +133,7 @@ def _latest(connection: Connection) -> Version | None:
 def _version(row) -> Version:
     entities = {k: ir.Entity.model_validate(v) for k, v in json.loads(row.entities).items()}
     workflows = {k: ir.Workflow.model_validate(v) for k, v in json.loads(row.workflows).items()}
-    return Version(row.version, row.applied_at, row.bundle_hash, entities, workflows,
+    return Version(row.version, coerce(row.applied_at, "datetime"), row.bundle_hash, entities, workflows,
                    row.changes.splitlines())
 
 
@@ -251,6 +251,7 @@ class _Migration:
             drops, alters = _column_changes(plain, self.metadata.tables[table])
             if drops or alters:
                 self._shorten(table, plain)
+                self._drop_indexes_on(table, set(drops) | set(alters))
                 with self._batch(table) as batch:
                     for name in drops:
                         batch.drop_column(name)
@@ -259,6 +260,13 @@ class _Migration:
             for c in changes:
                 if _is_list(c):
                     self._reshape_links(c)
+
+    def _drop_indexes_on(self, table: str, columns: set[str]) -> None:
+        """Indexes on columns that go or change; SQLite's copy would make them again on the old
+        names.  The list indexes are made again at the end."""
+        for index in inspect(self.connection).get_indexes(table):
+            if index["name"].startswith("ix_") and columns & set(index["column_names"]):
+                self.ops.drop_index(index["name"], table_name=table)
 
     def _shorten(self, table: str, changes: list[sd.Change]) -> None:
         t = self._reflect(table)
@@ -371,7 +379,8 @@ class _Migration:
         if doomed:
             reflected = MetaData()
             reflected.reflect(self.connection, only=doomed)
-            for table in reversed(sort_tables(reflected.tables.values())):
+            # reflecting also brings in the tables they refer to, which stay
+            for table in reversed(sort_tables([reflected.tables[name] for name in doomed])):
                 self.ops.drop_table(table.name)
 
     def _sync_indexes(self) -> None:
@@ -456,9 +465,12 @@ def _column_changes(changes: list[sd.Change], table: Table) -> tuple[list[str], 
 
 
 def _column_args(column: Column) -> list:
-    """A fresh copy of a tables.py column's name, type and foreign key, for Alembic to add."""
+    """A fresh copy of a tables.py column's name, type and foreign key, for Alembic to add.  The
+    foreign key is given the name PostgreSQL gives it when tables.py creates the table (SQLite's
+    copy of the table needs a name to add it by)."""
     from sqlalchemy import ForeignKey
 
     args: list = [column.name, column.type]
-    args += [ForeignKey(fk.target_fullname, ondelete=fk.ondelete) for fk in column.foreign_keys]
+    args += [ForeignKey(fk.target_fullname, ondelete=fk.ondelete, name=f"{column.table.name}_{column.name}_fkey")
+             for fk in column.foreign_keys]
     return args

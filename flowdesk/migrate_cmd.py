@@ -31,6 +31,7 @@ def cmd_migrate(args) -> int:
         print(f"not migrated: {summary(result.diagnostics)}", file=sys.stderr)
         return EXIT_ERRORS
     where = make_url(config.database_url).render_as_string(hide_password=True)
+    engine = None
     try:
         engine = open_engine(config.database_url)
         report = migrate(engine, result.bundle, allow_loss=args.allow_loss, dry_run=args.dry_run)
@@ -42,6 +43,9 @@ def cmd_migrate(args) -> int:
     except SQLAlchemyError as error:
         print(f"error: the database {where} failed: {_first_line(error)}; nothing was changed", file=sys.stderr)
         return EXIT_ERRORS
+    finally:
+        if engine is not None:
+            engine.dispose()
     print(_told(report, where))
     return EXIT_OK
 

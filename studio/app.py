@@ -73,18 +73,21 @@ def database_url(project: Path, db_url: str | None) -> str:
 
 def open_database(url: str, bundle: ir.Bundle, clock):
     """The engine and the record store, with the CRM's tables made or migrated to the bundle's entities."""
+    from runtime.crm import notifications
+    from runtime.crm.migrate import MigrationRefused, migrate
     from runtime.crm.records import RecordStore
     from runtime.storage import open_engine
 
     engine = open_engine(url)   # the event log's tables, and SQLite's WAL and foreign keys
-    store = RecordStore(engine, bundle, now=clock)
     try:
-        from runtime.crm.migrate import migrate
-    except ImportError:         # before migrations exist: make what is missing
-        store.create_tables()
-    else:
         migrate(engine, bundle)
-        store.create_tables()   # the audit log, notifications and search indexes beside the entities
+    except MigrationRefused as refused:
+        engine.dispose()
+        raise StudioError(f"the database {engine.url!r} cannot take the project's schemas as they are now:\n"
+                          f"{refused}") from None
+    store = RecordStore(engine, bundle, now=clock)
+    store.create_tables()       # the audit log and the search indexes beside the entities
+    notifications.create_tables(engine)
     users.create_tables(engine)
     return engine, store
 
@@ -127,7 +130,7 @@ def create_app(project: Path, *, db_url: str | None = None, extra_routes=(), on_
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [
-        Middleware(SessionMiddleware, secret_key=auth.session_secret(project), session_cookie=auth.SESSION_COOKIE,
+        Middleware(SessionMiddleware, secret_key=auth.studio_secret(project).hex(), session_cookie=auth.SESSION_COOKIE,
                    max_age=auth.SESSION_MAX_AGE, same_site="lax", https_only=False),
         Middleware(auth.Guard),
     ]

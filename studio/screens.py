@@ -74,10 +74,7 @@ def readable_entities(bundle: ir.Bundle, user: User | None) -> list[tuple[str, s
 
 
 def unread_count(request: Request, user: User) -> int:
-    try:
-        from runtime.crm import notifications
-    except ImportError:
-        return 0
+    from runtime.crm import notifications
 
     with request.app.state.studio.engine.connect() as connection:
         return notifications.unread(connection, user.name)

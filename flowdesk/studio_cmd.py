@@ -1,0 +1,136 @@
+"""`flowdesk studio`: the CRM studio for a project, served by uvicorn.
+
+    flowdesk studio --project . --demo        # demo passwords printed, demo records in an empty CRM
+
+With no --db the studio uses the project's database (`.flowdesk/flowdesk.db`, or FLOWDESK_DB),
+the one calls are logged to, created and migrated on start.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+DEMO_RECORDS = Path(__file__).resolve().parent.parent / "demo" / "crm.yaml"
+
+
+class DemoError(Exception):
+    """The demo records cannot be loaded; the message says which record and why."""
+
+
+def cmd_studio(args) -> int:
+    from studio.app import StudioError, create_app
+
+    project = Path(args.project)
+    if not (project / "flows").is_dir() and not (project / "schemas").is_dir():
+        print(f"flowdesk studio: {project} has no flows/ or schemas/ folder; give the project with --project DIR",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        app = create_app(project, db_url=args.db, environment=args.env)
+    except StudioError as error:
+        print(f"flowdesk studio: {error}", file=sys.stderr)
+        return EXIT_ERRORS
+    if args.demo:
+        try:
+            prepare_demo(app.state.studio)
+        except DemoError as error:
+            print(f"flowdesk studio: {error}", file=sys.stderr)
+            return EXIT_ERRORS
+    import uvicorn
+
+    print(f"studio: http://{args.host}:{args.port}/", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
+def prepare_demo(studio, records: Path = DEMO_RECORDS, out=print) -> None:
+    """Demo passwords for every agent (printed) and demo records when the CRM is empty."""
+    from studio import auth
+
+    passwords = studio.accounts.ensure_demo_passwords(studio.bundle, auth.studio_secret(studio.project))
+    if passwords:
+        out("demo log-ins (user / password):")
+        for name, password in passwords.items():
+            title = studio.accounts.users[name].title
+            out(f"  {name:<12} {password}   {title or ''}")
+    added = seed(studio.store, records)
+    if added:
+        out(f"demo records added: {', '.join(f'{n} {e}' for e, n in added.items())}")
+
+
+def seed(store, path: Path) -> dict[str, int]:
+    """Adds the records of `path` ({Entity: [records]}) when none of those entities has a record
+    yet; all of them or none.  Returns how many of each were added."""
+    from runtime.crm.listing import ListQuery
+    from runtime.crm.users import SYSTEM
+    from runtime.crm.validation import Invalid
+
+    data = _read(path)
+    unknown = [e for e in data if e not in store.bundle.entities]
+    if unknown:
+        raise DemoError(f"{path}: there is no entity {unknown[0]!r} in the project")
+    if any(store.list(SYSTEM, entity, ListQuery(limit=1)).rows for entity in data):
+        return {}
+    added = {}
+    with store.transaction() as connection:
+        for entity, rows in data.items():
+            for n, row in enumerate(rows, 1):
+                try:
+                    store.create_in(connection, SYSTEM, entity, _resolved(store, connection, entity, row))
+                except Invalid as invalid:
+                    raise DemoError(f"{path}: {entity} #{n}: {invalid}") from None
+            added[entity] = len(rows)
+    return added
+
+
+def _read(path: Path) -> dict[str, list[dict]]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise DemoError(f"cannot read the demo records {path}: {error}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise DemoError(f"{path} must map entity names to lists of records")
+    return data
+
+
+def _resolved(store, connection, entity: str, row: Any) -> dict:
+    """The row with each reference written as `{field: value}` replaced by the id it finds."""
+    if not isinstance(row, dict):
+        raise DemoError(f"a {entity} record must be a mapping of fields to values, not {row!r}")
+    out = dict(row)
+    for field in store.bundle.entities[entity].fields:
+        wanted = row.get(field.name)
+        if field.type == "ref" and isinstance(wanted, dict):
+            found = _find(store, connection, field.target, wanted)
+            if found is None:
+                raise DemoError(f"{entity} {row}: no {field.target} has {wanted}")
+            out[field.name] = found
+    return out
+
+
+def _find(store, connection, entity: str, equals: dict) -> int | None:
+    from sqlalchemy import select
+
+    table = store.table(entity)
+    unknown = [k for k in equals if k not in table.c]
+    if unknown:
+        raise DemoError(f"{entity} has no field {unknown[0]!r} to find a record by")
+    query = select(table.c.id).where(*[table.c[k] == str(v) for k, v in equals.items()]).order_by(table.c.id)
+    return connection.execute(query.limit(1)).scalar()
+
+
+def add_parser(sub, env_option, db_option) -> None:
+    p = sub.add_parser("studio", help="serve the CRM studio for a project (log-in, lists, forms, ticket workflows)")
+    p.add_argument("--project", default=".", metavar="DIR", help="the project folder with flows/ and schemas/ "
+                                                                 "(default: the current folder)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--demo", action="store_true", help="give every agent a demo password (printed) and add "
+                                                       "demo customers, managers and tickets to an empty CRM")
+    env_option(p)
+    db_option(p)
+    p.set_defaults(run=cmd_studio)

@@ -352,7 +352,7 @@ def spell(f: ir.EntityField) -> str:
     return f.type
 
 
-def _length(f: ir.EntityField) -> int | None:
+def longest(f: ir.EntityField) -> int | None:
     """The longest value the field holds; None for no limit."""
     if f.type in ("enum", "agent"):
         return max((len(c.name) for c in f.choices), default=NAME_LENGTH) if f.type == "enum" else NAME_LENGTH
@@ -361,12 +361,12 @@ def _length(f: ir.EntityField) -> int | None:
 
 def type_change(entity: str, old: ir.EntityField, new: ir.EntityField) -> ChangeType | None:
     """How the column changes when the field's type does; None when it stays as it is."""
-    if old.type == new.type and old.target == new.target and _length(old) == _length(new):
+    if old.type == new.type and old.target == new.target and longest(old) == longest(new):
         return None
     if old.type == new.type and old.type in ("enum", "agent"):
         return None  # choices are compared on their own; the column holds any name
     make = lambda how, reason="": ChangeType(entity, old, new, how, reason)  # noqa: E731
-    old_len, new_len = _length(old), _length(new)
+    old_len, new_len = longest(old), longest(new)
     fits = new_len is None or (old_len is not None and old_len <= new_len)
     if old.type in (*STRING_KINDS, "enum", "agent") and new.type in STRING_KINDS:
         if new.type not in ("text", old.type):

@@ -449,3 +449,13 @@ def test_sqlite_foreign_keys_are_on_again_after_a_migration(engine, project):
     migrate(engine, project(BASE.replace("max 20", "max 30")))
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_allowed_change_from_text_to_a_list_backs_up_the_text_and_makes_the_link_table(engine, project, tmp_path):
+    deployed(engine, project)
+    bundle = project(BASE.replace("notes: text max 200", "notes: list of Customer"))
+    report = migrate(engine, bundle, allow_loss=True)
+    assert report.backups == ["crm_backup_2_customer"]
+    assert rows(engine, "crm_backup_2_customer", "id", "notes")[0] == (1, "likes calls")
+    assert "notes" not in [c["name"] for c in inspect(engine).get_columns("crm_customer")]
+    assert_matches_tables_py(engine, bundle, tmp_path)  # crm_customer__notes made as tables.py makes it

@@ -247,7 +247,7 @@ class _Migration:
     def _reshape(self) -> None:
         """Renames, dropped fields and type changes, one batch per table."""
         for table, changes in self._by_table(sd.RenameField, sd.DropField, sd.ChangeType).items():
-            plain = [c for c in changes if not _is_list(c)]
+            plain = [c for c in changes if not _was_list(c)]
             drops, alters = _column_changes(plain, self.metadata.tables[table])
             if drops or alters:
                 self._shorten(table, plain)
@@ -258,7 +258,7 @@ class _Migration:
                     for name, how in alters.items():
                         batch.alter_column(name, **how)
             for c in changes:
-                if _is_list(c):
+                if _was_list(c):
                     self._reshape_links(c)
 
     def _drop_indexes_on(self, table: str, columns: set[str]) -> None:
@@ -272,7 +272,7 @@ class _Migration:
         t = self._reflect(table)
         for c in changes:
             if isinstance(c, sd.ChangeType) and c.how == "shorten":
-                limit = sd._length(c.new)
+                limit = sd.longest(c.new)
                 column = t.c[c.old.name]
                 self.connection.execute(update(t).where(func.length(column) > limit).values({column: None}))
 
@@ -295,7 +295,7 @@ class _Migration:
                        if f.type == "list"]
         self.metadata.create_all(self.connection, tables=list(dict.fromkeys(new_tables)))
         for table, changes in self._by_table(sd.AddField, sd.ChangeType).items():
-            added = [c for c in changes if not _is_list(c) and (isinstance(c, sd.AddField) or c.how == "empty")]
+            added = [c for c in changes if not _becomes_list(c) and (isinstance(c, sd.AddField) or c.how == "empty")]
             if added:
                 with self._batch(table) as batch:
                     for c in added:
@@ -434,11 +434,15 @@ class _Migration:
         return next(f for f in entity.fields if f.name == name)
 
 
-def _is_list(c: sd.Change) -> bool:
+def _was_list(c: sd.Change) -> bool:
+    """Whether the change is to a link table (a `list of` field) as deployed."""
     if isinstance(c, sd.RenameField):
         return c.is_list
-    f = c.field if isinstance(c, (sd.DropField, sd.AddField)) else c.old
-    return f.type == "list" or (isinstance(c, sd.ChangeType) and c.new.type == "list")
+    return (c.field if isinstance(c, (sd.DropField, sd.AddField)) else c.old).type == "list"
+
+
+def _becomes_list(c: sd.Change) -> bool:
+    return (c.field if isinstance(c, sd.AddField) else c.new).type == "list"
 
 
 def _new_name(c: sd.Change) -> str:

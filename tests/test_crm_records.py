@@ -247,6 +247,20 @@ def test_a_ticket_moves_through_its_workflow_with_the_moves_logged(store, users)
         store.update(users["li_na"], "Ticket", ticket["id"], {"state": "closed"})
 
 
+def test_a_move_notifies_whom_its_actions_name_in_the_same_transaction(store, users):
+    from runtime.crm import notifications
+    with store.engine.connect() as connection:
+        before = notifications.unread(connection, "wang_fang")
+    ticket = store.create(users["zhao_min"], "Ticket", {"caller_phone": phone(), "category": "complaint",
+                                                        "assignee": "wang_fang"})
+    assigned = store.transition(users["zhao_min"], "Ticket", ticket["id"], "assign")
+    assert assigned["state"] == "assigned"
+    with store.engine.connect() as connection:
+        assert notifications.unread(connection, "wang_fang") == before + 1
+        notice = notifications.for_agent(connection, "wang_fang", limit=1)[0]
+    assert (notice.entity, notice.record_id) == ("Ticket", ticket["id"]) and "投诉工单" in notice.message
+
+
 # ------------------------------------------------------------------ the runtime's Crm protocol
 
 def test_lookup_equals_in_sql_where_in_python_and_references_followed(store):

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from compiler import ir
 from runtime.crm import audit
 from runtime.crm import listing
-from runtime.crm import permissions, workflows
+from runtime.crm import notifications, permissions, workflows
 from runtime.crm.audit import AuditEntry, audit_table
 from runtime.crm.listing import ListQuery, Page
 from runtime.crm.tables import crm_metadata, link_table_name, table_name
@@ -55,8 +55,9 @@ class RecordStore:
         self.zone = project_zone(bundle)
 
     def create_tables(self) -> None:
-        """The entities' tables, the audit log and the search indexes (first start, tests)."""
+        """The entities' tables, the audit log, the notices and the search indexes (first start, tests)."""
         self.metadata.create_all(self.engine)
+        notifications.create_tables(self.engine)
         listing.create_search_indexes(self.engine, self.bundle, self.metadata)
 
     @contextmanager
@@ -174,7 +175,6 @@ class RecordStore:
             return saved
 
     def _notify(self, connection: Connection, entity: str, record_id: int, messages, at: dt.datetime) -> None:
-        from runtime.crm import notifications  # noqa: PLC0415 - loaded only when a move notifies someone
         for agent, message in messages:
             notifications.notify(connection, self.metadata, agent=agent, message=message, entity=entity,
                                  record_id=record_id, at=at)

@@ -96,6 +96,8 @@ async def agent_left(edge, lane: Lane, cause: str) -> None:
     if answered:
         await outbound.destroy_bridge(edge, lane)
         edge.center.agent_hangs_up(lane.call_id, edge.now())
+        if lane.callback_leg:  # the agent ended a callback: the customer's line goes down too
+            await outbound.hang_up_leg(edge, lane.callback_leg)
     elif agent is not None:
         edge.center.agent_declines(agent, edge.now(), cause or "no answer")
 

@@ -168,7 +168,10 @@ async def resume_hold(edge, lane: Lane, queue: str | None = None) -> None:
     call = edge.center.calls.get(lane.call_id)
     queue = queue or (call.state.queue if call else None)
     music = edge.center.bundle.queues[queue].music if queue in edge.center.bundle.queues else "default"
-    await edge.client.start_moh(lane.call_id, music_class(music))
+    try:
+        await edge.client.start_moh(lane.call_id, music_class(music))
+    except NotFound:  # the caller left as the announcement ended: their StasisEnd is on its way
+        return
     lane.moh = True
 
 
@@ -211,12 +214,17 @@ async def stop_ringing(edge, lane: Lane, action: a.StopRinging) -> None:
 
 async def release_agent(edge, lane: Lane) -> None:
     """Hang up the agent's phone (ringing or connected); its ChannelDestroyed ends the leg."""
-    if lane.agent_leg is None:
-        return
-    try:
-        await edge.client.hangup(lane.agent_leg)
-    except NotFound:
+    if lane.agent_leg is not None and not await hang_up_leg(edge, lane.agent_leg):
         lane.agent_leg = None
+
+
+async def hang_up_leg(edge, channel_id: str) -> bool:
+    """Hang up a channel the runtime made for a call; False when it was already gone."""
+    try:
+        await edge.client.hangup(channel_id)
+    except NotFound:
+        return False
+    return True
 
 
 async def bridge(edge, lane: Lane, action: a.Bridge) -> None:

@@ -41,9 +41,18 @@ def bundle():
     return _bundle
 
 
-def test_clock(start: dt.datetime = START):
-    began = time.monotonic()
-    return lambda: start + dt.timedelta(seconds=time.monotonic() - began)
+class Clock:
+    """The centre's clock: real speed from `start`; `skip` jumps ahead, for waits of minutes."""
+
+    def __init__(self, start: dt.datetime = START):
+        self.start, self.began = start, time.monotonic()
+
+    def __call__(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=time.monotonic() - self.began)
+
+    def skip(self, edge: AriEdge, seconds: float) -> None:
+        self.start += dt.timedelta(seconds=seconds)
+        edge.flush()  # wakes the edge's clock to fire what fell due
 
 
 class Trace:
@@ -72,8 +81,9 @@ def media_for(root: Path) -> Media:
 
 
 @contextlib.asynccontextmanager
-async def hotline(asterisk, tmp_path: Path, *, agents=("li_na",), records=None, settings: dict | None = None):
-    clock = test_clock()
+async def hotline(asterisk, tmp_path: Path, *, agents=("li_na",), records=None, settings: dict | None = None,
+                  start: dt.datetime = START):
+    clock = Clock(start)
     center = CallCenter(bundle(), epoch=clock(), crm=MemoryCrm(bundle(), records or {}),
                         options=EngineOptions(secrets=lambda name: f"token-{name}"))
     for agent in agents:

@@ -158,6 +158,10 @@ class CallCenter:
         self._tick(at)
         self._acd(self.acd.login(self._ms(at), agent, ready=ready))
 
+    def logout(self, agent: str, at: dt.datetime) -> None:
+        self._tick(at)
+        self._acd(self.acd.logout(self._ms(at), agent))
+
     def set_ready(self, agent: str, at: dt.datetime) -> None:
         self._tick(at)
         self._acd(self.acd.set_ready(self._ms(at), agent))

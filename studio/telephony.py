@@ -354,7 +354,7 @@ class LiveCallCenter:
         state = self._state(agent)
         if state in ("ringing", "on_call"):
             raise TelephonyError("finish the call before logging out")
-        self.center._acd(self.center.acd.logout(self.center._ms(self._now()), agent))
+        self.center.logout(agent, self._now())
         self.step()
 
     def ready(self, agent: str) -> None:

@@ -163,6 +163,24 @@ def condition_values(entity: ir.Entity, record: Mapping[str, Any]) -> dict[str, 
     return out
 
 
+def condition_fields(form: ir.Form) -> set[str]:
+    """The fields that the form's `when` conditions read."""
+    found: set[str] = set()
+
+    def walk(expr) -> None:
+        if expr is None:
+            return
+        if expr.kind == "var" and expr.path[:1] == [values.RECORD] and len(expr.path) > 1:
+            found.add(expr.path[1])
+        for arg in getattr(expr, "args", []):
+            walk(arg)
+    for section in form.sections:
+        walk(section.when)
+        for item in section.fields:
+            walk(item.when)
+    return found
+
+
 def holds(expr: ir.Expr | None, record: Mapping[str, Any], user: str | None) -> bool:
     """Whether a form's `when` holds for the record (true when there is no condition)."""
     if expr is None:
@@ -188,6 +206,7 @@ class FieldView:
     target: str | None = None        # slug of a ref's target
     shown: str = ""                  # a ref's or agent's name beside its id
     multiline: bool = False          # long texts get a text area
+    live: bool = False               # a condition reads it: changing it re-renders the form
 
 
 @dataclass
@@ -211,12 +230,16 @@ def sections(bundle: ir.Bundle, entity: ir.Entity, record: Mapping[str, Any], *,
     """The form's sections and fields that show for this record, in the DSL's order."""
     tz = zone(bundle)
     facts = condition_values(entity, record)
+    form = form_of(bundle, entity)
+    live = condition_fields(form)
     out = []
-    for section in form_of(bundle, entity).sections:
+    for section in form.sections:
         if not holds(section.when, facts, user):
             continue
         views = [field_view(bundle, entity, item, record, editing=editing, errors=errors, names=names, tz=tz)
                  for item in section.fields if holds(item.when, facts, user)]
+        for view in views:
+            view.live = view.name in live
         if views:
             out.append(SectionView(section.title, views))
     return out

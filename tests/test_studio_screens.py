@@ -326,6 +326,9 @@ def test_conditional_fields_follow_the_typed_values(tmp_path):
     studio.login("sun_li")
     new = studio.client.get("/crm/visit/new")
     assert 'name="address"' not in new.text
+    # Only the field the condition reads asks for the form again when it changes.
+    assert re.search(r'<select id="f-channel"[^>]*hx-post="/crm/visit/form"', new.text)
+    assert not re.search(r'<input id="f-note"[^>]*hx-post', new.text)
     live = studio.post("/crm/visit/form", {"channel": "home", "note": "下午三点后"})
     assert 'name="address"' in live.text and input_value(live.text, "note") == "下午三点后"
     assert "<html" not in live.text

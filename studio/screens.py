@@ -472,6 +472,49 @@ async def _delete(here: Screen) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
+# ------------------------------------------------------------------ CSV
+
+@screen
+async def export_csv(here: Screen) -> Response:
+    from runtime.crm import csv_io
+
+    text = csv_io.export_csv(here.store, here.user, here.entity.name, all_fields=True, labels=True)
+    # With a byte-order mark so that spreadsheet programs read the Chinese correctly.
+    return Response("\ufeff" + text, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{here.slug}.csv"'})
+
+
+@screen
+async def import_csv(here: Screen) -> Response:
+    """Upload a CSV file: every row is applied, or, when any row is wrong, none and a report."""
+    from runtime.crm import csv_io
+
+    if not (here.may("create") or here.may("update")):
+        raise permissions.Forbidden(f"{here.user.name} may not create or update {here.entity.name} records")
+    keys = ["id", *[f.name for f in here.entity.fields if f.unique]]
+    context = {"screen": here, "current": here.slug, "title": f"导入{here.title}", "report": None, "keys":
+               [(k, render.label(render.field_of(here.bundle, here.entity, k))) for k in keys], "problem": None}
+    if here.request.method == "GET":
+        return page(here.request, "import.html", context)
+    form = await here.request.form()
+    upload = form.get("file")
+    data = await upload.read() if upload and not isinstance(upload, str) else b""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return page(here.request, "import.html", {**context, "problem": "文件不是 UTF-8 编码的 CSV,请另存为 UTF-8 后重试。"}, 400)
+    key = str(form.get("key") or "id")
+    try:
+        report = csv_io.import_csv(here.store, here.user, here.entity.name, text, key=key if key in keys else "id")
+    except validation.Invalid as invalid:
+        return page(here.request, "import.html", {**context, "problem": str(invalid)}, 400)
+    rows = [{"row": n, "problems": [(render.label(render.field_of(here.bundle, here.entity, f))
+                                     if f in {x.name for x in here.entity.fields} else f, m) for f, m in errors.items()]}
+            for n, errors in sorted(report.errors.items())]
+    return page(here.request, "import.html", {**context, "report": report, "rows": rows},
+                200 if report.applied else 400)
+
+
 # ------------------------------------------------------------------ notifications and the start page
 
 async def notifications_page(request: Request) -> Response:
@@ -494,6 +537,8 @@ routes = [
     Route("/crm/{entity}/new", new_record, methods=["GET", "POST"]),
     Route("/crm/{entity}/form", refresh_form, methods=["POST"]),
     Route("/crm/{entity}/pick", pick),
+    Route("/crm/{entity}/export.csv", export_csv),
+    Route("/crm/{entity}/import", import_csv, methods=["GET", "POST"]),
     Route("/crm/{entity}/{id:int}", detail_page, methods=["GET", "DELETE"]),
     Route("/crm/{entity}/{id:int}/edit", edit_record, methods=["GET", "POST"]),
     Route("/crm/{entity}/{id:int}/delete", delete_record, methods=["GET", "POST"]),

@@ -519,3 +519,36 @@ def test_create_and_list_on_both_databases(backend, project, tmp_path, request):
     finally:
         studio.client.close()
         studio.app.state.studio.engine.dispose()
+
+
+# ------------------------------------------------------------------ CSV
+
+def test_csv_export_and_import(studio):
+    studio.customer(name="刘德明", phone="13800138001", balance="12.5")
+    studio.login("zhao_min")
+    exported = studio.client.get("/crm/customer/export.csv")
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    assert "刘德明" in exported.text and "手机号码" in exported.text.splitlines()[0]
+    good = "name,phone,plan\n王秀英,13800138002,全球通\n刘德明,13800138001,畅享\n"
+    done = studio.post("/crm/customer/import", {"key": "phone"},
+                       files={"file": ("c.csv", good.encode(), "text/csv")})
+    assert done.status_code == 200 and "新建 1 条,更新 1 条" in done.text
+    assert {r["name"] for r in studio.store.list(SYSTEM, "Customer").rows} == {"刘德明", "王秀英"}
+
+
+def test_a_csv_with_a_bad_row_applies_nothing_and_says_where(studio):
+    studio.login("zhao_min")
+    bad = "name,phone\n孙浩,13800138005\n,12ab\n"
+    report = studio.post("/crm/customer/import", {"key": "id"}, files={"file": ("c.csv", bad.encode(), "text/csv")})
+    assert report.status_code == 400 and "未导入任何记录" in report.text
+    cells = text_of(re.search(r'<table class="import-errors">.*?</table>', report.text, re.S).group(0))
+    assert "3 姓名" in cells and "3 手机号码" in cells
+    assert studio.store.list(SYSTEM, "Customer").rows == []
+    not_csv = studio.post("/crm/customer/import", {}, files={"file": ("c.csv", "姓名".encode("gbk"), "text/csv")})
+    assert not_csv.status_code == 400 and "UTF-8" in not_csv.text
+
+
+def test_import_needs_the_right_to_create(studio):
+    studio.login("sun_li")
+    refused = studio.post("/crm/customer/import", {}, files={"file": ("c.csv", b"name,phone\nx,13800138009\n", "text/csv")})
+    assert refused.status_code == 403 and studio.store.list(SYSTEM, "Customer").rows == []

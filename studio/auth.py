@@ -35,12 +35,13 @@ MAX_FAILURES = 5
 FAILURE_WINDOW = 300.0               # seconds
 
 
-def session_secret(project: Path) -> str:
-    """FLOWDESK_SECRET, or the install's secret file (made on first use, readable by its owner only)."""
+def studio_secret(project: Path) -> bytes:
+    """FLOWDESK_SECRET, or the install's secret file (made on first use, readable by its owner only).
+    It signs the session cookies and derives the demo passwords."""
     given = os.environ.get("FLOWDESK_SECRET")
     if given:
-        return given
-    return install_secret(project / ".flowdesk" / SECRET_FILE).hex()
+        return given.encode()
+    return install_secret(project / ".flowdesk" / SECRET_FILE)
 
 
 def csrf_token(session: dict) -> str:

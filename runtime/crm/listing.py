@@ -2,14 +2,14 @@
 
 A page is found by where the last row stood, not by counting rows (no OFFSET): the cursor
 carries the last row's sort value and id, and the next page is the rows after that pair in the
-index (sort column, id) that tables.py makes for every list's sort.  Rows without a value
+index (sort column, id) that tables.py makes for every sortable column.  Rows without a value
 (NULL) come where the database's index keeps them (SQLite: lowest; PostgreSQL: highest), read
 as a run of their own ordered by id, so that every page stays an index range scan.
 
-Search: each word of the search must be in one of the list's search fields (case-insensitive
-contains); a word of digits also finds phone numbers that start with it (an index range).  On
-PostgreSQL the search fields get pg_trgm GIN indexes (`create_search_indexes`) so contains-search
-does not read the whole table.
+Search (runtime.crm.search): each word must be in one of the list's search fields (contains,
+case-insensitive for A-Z; a word of digits also finds phone numbers starting with it).  Rows are
+found from the trigram and phone indexes, or, when the words are common, by reading the sort
+order a bounded stretch at a time and checking each row.
 """
 from __future__ import annotations
 
@@ -17,19 +17,18 @@ import base64
 import binascii
 import datetime as dt
 import json
-import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import (Boolean, Date, DateTime, Integer, MetaData, Numeric, and_, func, literal, or_, select,
-                        text, tuple_)
+from sqlalchemy import Boolean, Date, DateTime, Integer, MetaData, Numeric, func, literal, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.util import ClauseAdapter
 
 from compiler import ir
-from runtime.crm.tables import table_name
-from runtime.crm.validation import PHONE_SEPARATORS, Invalid, label
+from runtime.crm import search
+from runtime.crm.validation import Invalid
 from runtime.values import plain
 
 if TYPE_CHECKING:
@@ -82,10 +81,11 @@ def page(connection: Connection, store: RecordStore, entity: str, query: ListQue
     table = store.table(entity)
     sort, descending = _order(view, table, query)
     column = table.c[sort]
-    conditions = [c for c in [restrict, _search(store, entity, view, table, query.search),
-                              *_filters(store, entity, view, table, query.filters)] if c is not None]
+    conditions = [c for c in [restrict, *_filters(store, entity, view, table, query.filters)] if c is not None]
+    found = search.plan(connection, store.bundle, entity, view, table, query.search)
     shown = list(dict.fromkeys(["id", *[c for c in view.columns if c in table.c], sort]))
-    base = select(*[table.c[c] for c in shown]).where(*conditions)
+    read = list(dict.fromkeys(shown + (found.fields if found else [])))
+    base = select(*[table.c[c] for c in read]).where(*conditions)
     nulls_low = connection.dialect.name == "sqlite"
     segments = (["values", "nulls"] if nulls_low == descending else ["nulls", "values"]) if column.nullable else ["values"]
     backward = query.before is not None
@@ -99,16 +99,37 @@ def page(connection: Connection, store: RecordStore, entity: str, query: ListQue
             break
         statement = _segment(base, column, table.c.id, segment, descending, backward,
                              key if segment == segments[start] else None)
-        rows += [store.record(entity, r._mapping) for r in connection.execute(statement.limit(wanted))]
+        rows += [store.record(entity, r._mapping) for r in _matching(connection, statement, found, wanted)]
     more, rows = len(rows) > query.limit, rows[:query.limit]
     if backward:
         rows.reverse()
     cursor = lambda row: _encode(sort, descending, row[sort], row["id"])  # noqa: E731
     following = cursor(rows[-1]) if rows and (more or backward) else None
     preceding = cursor(rows[0]) if rows and ((more and backward) or (not backward and key)) else None
-    total = connection.execute(select(func.count()).select_from(table).where(*conditions)).scalar() if query.count else None
+    if query.count:
+        everything = conditions + ([found.narrowed] if found else [])
+        total = connection.execute(select(func.count()).select_from(table).where(*everything)).scalar()
+    else:
+        total = None
     shown_rows = [{c: row[c] for c in shown if c in view.columns or c == "id"} for row in rows]
     return Page(rows=shown_rows, next=following, previous=preceding, total=total)
+
+
+def _matching(connection: Connection, statement, found: search.Search | None, wanted: int):
+    """The first `wanted` rows of `statement` that the search finds.  Common words: the first
+    search.SCAN rows in page order are read and checked, which fills the page when matches are
+    dense; otherwise (and when that stretch held too few) the rows come from the indexes."""
+    if found is None:
+        return connection.execute(statement.limit(wanted)).all()
+    if found.common:
+        stretch = statement.limit(search.SCAN).subquery()
+        inside = ClauseAdapter(stretch)
+        checked = (select(*stretch.c).where(inside.traverse(found.matches))
+                   .order_by(*[inside.traverse(o) for o in statement._order_by_clauses]).limit(wanted))
+        rows = connection.execute(checked).all()
+        if len(rows) == wanted:
+            return rows
+    return connection.execute(statement.where(found.narrowed).limit(wanted)).all()
 
 
 def _order(view: ir.ListView, table, query: ListQuery) -> tuple[str, bool]:
@@ -181,37 +202,6 @@ def _typed(kind, value: Any) -> Any:
 
 # ------------------------------------------------------------------ search and filters
 
-def _search(store: RecordStore, entity: str, view: ir.ListView, table, search: str) -> ColumnElement | None:
-    fields = {f.name: f for f in store.entity(entity).fields}
-    words = search.split()
-    if not words:
-        return None
-    each = []
-    for word in words:
-        digits = PHONE_SEPARATORS.sub("", word)
-        options = []
-        for name in view.search:
-            field = fields.get(name)
-            if field is None or name not in table.c:
-                continue
-            if field.type == "phone":
-                if re.fullmatch(r"\+?\d+", digits):  # a prefix of the number: an index range
-                    options.append(and_(table.c[name] >= digits, table.c[name] < _next_prefix(digits)))
-            else:
-                options.append(table.c[name].ilike(f"%{_escape(word)}%", escape="\\"))
-        each.append(or_(*options) if options else literal(False))
-    return and_(*each)
-
-
-def _next_prefix(prefix: str) -> str:
-    """The smallest text after every text that starts with `prefix`."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
-
-def _escape(word: str) -> str:
-    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _filters(store: RecordStore, entity: str, view: ir.ListView, table, filters: dict[str, str]) -> list[ColumnElement]:
     conditions = []
     for name, value in filters.items():
@@ -237,39 +227,8 @@ def _filter_value(store: RecordStore, entity: str, name: str, value: str) -> Any
 
 # ------------------------------------------------------------------ indexes for search
 
-def create_search_indexes(engine: Engine, bundle: ir.Bundle, metadata: MetaData) -> list[str]:
-    """On PostgreSQL, trigram indexes for contains-search over the lists' text search fields (phone
-    fields are searched by prefix on their btree).  Returns the indexes made; none where pg_trgm
-    cannot be had (then search reads the table)."""
-    if engine.dialect.name != "postgresql":
-        return []
-    schema = _trigram_schema(engine)
-    if schema is None:
-        return []
-    made = []
+def create_search_indexes(engine: Engine, bundle: ir.Bundle, metadata: MetaData | None = None) -> list[str]:
+    """The lists' search indexes and the triggers that keep them (runtime.crm.search), made or
+    brought up to date; returns what was done."""
     with engine.begin() as connection:
-        for view in bundle.lists.values():
-            fields = {f.name: f for f in bundle.entities[view.entity].fields}
-            for name in view.search:
-                if name in fields and fields[name].type in ("text", "email"):
-                    index = f"ix_{table_name(view.entity)}_{name}_trgm"
-                    connection.execute(text(f'CREATE INDEX IF NOT EXISTS "{index}" ON "{table_name(view.entity)}" '
-                                            f'USING gin ("{name}" "{schema}".gin_trgm_ops)'))
-                    made.append(index)
-    return made
-
-
-def _trigram_schema(engine: Engine) -> str | None:
-    """Where pg_trgm lives, installing it when allowed."""
-    find = text("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm'")
-    with engine.connect() as connection:
-        schema = connection.execute(find).scalar()
-    if schema is None:
-        try:
-            with engine.begin() as connection:
-                connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
-        except Exception:  # noqa: BLE001 - not allowed, or made at the same moment by someone else
-            pass
-        with engine.connect() as connection:
-            schema = connection.execute(find).scalar()
-    return schema.strip('"') if schema else None
+        return search.install(connection, bundle)

@@ -1,0 +1,335 @@
+"""Search in a list: every word of the query must be in one of the list's search fields, and each
+word is found through an index, on SQLite and PostgreSQL alike.
+
+- Phone fields are searched by prefix (people type the start of a number): a word of digits is
+  the range `phone >= '138' AND phone < '139'` on the phone's btree (digits as validation.py
+  stores them, separators removed).
+- Text and e-mail fields are searched by contains, case-insensitive for A-Z (and only A-Z, on
+  both databases, so that a list finds the same rows on either).  The index is a trigram table
+  per entity, `crm_search__<entity>` (gram, record_id) with its primary key on (gram, record_id),
+  holding every trigram of every search field of the record, lower-cased, each value padded at
+  its end with two \\x01 so that every character starts one trigram.  A word of 3 or more
+  characters looks its trigrams up (the two rarest, intersected); a word of 1 or 2 characters
+  is a *prefix range* of the trigrams (`gram >= '伟' AND gram < '传'`), which finds every record
+  holding it.  The candidates are then checked with LIKE, so the result is exactly a
+  contains-search.
+- Each word's candidates are one `id IN (... UNION ALL ...)` subquery, never one OR over
+  columns, which SQLite cannot serve from indexes.
+
+Why our own trigram table: Chinese names are 2-3 characters, so 1- and 2-character searches are
+the common case, and the well-kept indexes need 3: SQLite's FTS5 `trigram` tokenizer and
+PostgreSQL's pg_trgm both read their whole index for a shorter pattern (pg_bigm, which would do
+2, is not among the extensions here).  One table of trigrams serves every length, is the same on
+both databases, and with the end padding it holds one row per character (unigram and bigram
+tables would triple it).  It is kept up to date by database triggers, so every writer (the
+record store, CSV imports, migrations, a DBA's UPDATE) keeps it right without knowing it exists.
+The cost: about one index row per character of the search fields, and a trigger on each write.
+
+Common words: a one-character word can be in a large share of the records (a common surname).
+Reading all of them to sort is slow, but then the first page is found by walking the list's sort
+order and checking each row, so `listing` first scans at most `SCAN` rows that way when every
+word's candidates reach `COMMON` (counted, capped, in one query) and falls back to the
+candidates when that scan does not fill the page.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (Column, Integer, MetaData, String, Table, and_, func, intersect, literal, or_, select,
+                        text, union_all)
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from compiler import ir
+from runtime.crm.tables import table_name
+from runtime.crm.validation import PHONE_SEPARATORS
+
+PAD = "\x01\x01"
+COMMON = 5000       # a word with at least this many candidates is common
+SCAN = 5000         # rows of the sort order read for common words before using the candidates
+TEXT_TYPES = ("text", "email")
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(value: str) -> str:
+    """Case folding as both databases do it here: A-Z only (SQLite's lower() and LIKE)."""
+    return value.translate(ASCII_LOWER)
+
+
+def trigrams(value: str) -> set[str]:
+    """The index rows of one value (what the triggers compute in SQL)."""
+    padded = fold(value) + PAD if value else ""
+    return {padded[i:i + 3] for i in range(len(value))}
+
+
+def grams_table_name(entity: str) -> str:
+    return "crm_search__" + table_name(entity)[len("crm_"):]
+
+
+def grams_table(entity: str) -> Table:
+    return Table(grams_table_name(entity), MetaData(), Column("gram", String(3)), Column("record_id", Integer))
+
+
+def text_fields(bundle: ir.Bundle, entity: str) -> list[str]:
+    """The entity's fields that some list searches by contains (the trigram table's fields)."""
+    types = {f.name: f.type for f in bundle.entities[entity].fields}
+    return sorted({name for view in bundle.lists.values() if view.entity == entity
+                   for name in view.search if types.get(name) in TEXT_TYPES})
+
+
+# ------------------------------------------------------------------ the query side
+
+@dataclass
+class Search:
+    matches: ColumnElement    # exactly the rows the search finds (read row by row)
+    narrowed: ColumnElement   # the same rows, found from the indexes
+    common: bool              # so many rows match that walking the sort order finds a page fast
+    fields: list[str]         # the columns `matches` reads
+
+
+@dataclass
+class _Word:
+    matches: ColumnElement
+    probes: list              # selects of ids: phone ranges, then the text's trigram lookups
+    phones: int               # how many of the probes are phone ranges
+
+
+def plan(connection: Connection, bundle: ir.Bundle, entity: str, view: ir.ListView, table: Table,
+         query: str) -> Search | None:
+    """The search for `query` in `view`, or None for an empty query."""
+    words = list(dict.fromkeys(query.split()))
+    if not words:
+        return None
+    types = {f.name: f.type for f in bundle.entities[entity].fields}
+    fields = [n for n in view.search if n in table.c and types.get(n) in (*TEXT_TYPES, "phone")]
+    grams = grams_table(entity)
+    parsed = [_word(connection, word, fields, types, table, grams) for word in words]
+    matches = and_(*[w.matches for w in parsed])
+    probes = [p for w in parsed for p in w.probes]
+    if not probes:
+        return Search(matches, matches, False, fields)
+    counts = iter(_counts(connection, probes))
+    best, size = None, None
+    for word in parsed:
+        found = [next(counts) for _ in word.probes]
+        if not word.probes:
+            continue
+        candidates, estimate = _candidates(word, found, grams)
+        if size is None or estimate < size:
+            best, size = candidates, estimate
+    narrowed = and_(table.c.id.in_(best), matches) if best is not None else matches
+    return Search(matches, narrowed, size is not None and size >= COMMON, fields)
+
+
+def _word(connection: Connection, word: str, fields: list[str], types: dict, table: Table, grams: Table) -> _Word:
+    digits = PHONE_SEPARATORS.sub("", word)
+    is_number = digits.lstrip("+").isdigit() and digits.count("+") <= 1 and not digits.endswith("+")
+    options, probes = [], []
+    for name in fields:
+        if types[name] == "phone" and is_number:
+            in_range = and_(table.c[name] >= digits, table.c[name] < next_prefix(digits))
+            options.append(in_range)
+            probes.append(select(table.c.id).where(in_range))
+    phones = len(probes)
+    folded = fold(word)
+    texts = [n for n in fields if types[n] != "phone"]
+    for name in texts:
+        options.append(_contains(connection, table.c[name], folded))
+    if texts:
+        if len(folded) < 3:
+            probes.append(select(grams.c.record_id).where(grams.c.gram >= folded, grams.c.gram < next_prefix(folded)))
+        else:
+            probes += [select(grams.c.record_id).where(grams.c.gram == g)
+                       for g in sorted({folded[i:i + 3] for i in range(len(folded) - 2)})]
+    return _Word(or_(*options) if options else literal(False), probes, phones)
+
+
+def _contains(connection: Connection, column, folded: str) -> ColumnElement:
+    pattern = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if connection.dialect.name == "postgresql":  # lower() under "C" folds A-Z only, as SQLite's LIKE
+        return func.lower(column.collate("C")).like(pattern, escape="\\")
+    return column.like(pattern, escape="\\")
+
+
+def _counts(connection: Connection, probes: list) -> list[int]:
+    """How many ids each probe gives, counting no further than COMMON: one query for all."""
+    capped = [select(func.count()).select_from(p.limit(COMMON).subquery()).scalar_subquery() for p in probes]
+    return list(connection.execute(select(*capped)).one())
+
+
+def _candidates(word: _Word, counts: list[int], grams: Table):
+    """The ids a word can be in (a superset, found from indexes), and how many there may be."""
+    phone_probes, text_probes = word.probes[:word.phones], word.probes[word.phones:]
+    text_counts = counts[word.phones:]
+    parts, estimate = list(phone_probes), sum(counts[:word.phones])
+    if text_probes:
+        rarest = sorted(range(len(text_probes)), key=lambda i: text_counts[i])[:2]
+        if len(rarest) == 1:
+            parts.append(text_probes[rarest[0]])
+        else:  # a compound inside a compound must be a subquery on SQLite
+            both = intersect(*[text_probes[i] for i in rarest]).subquery()
+            parts.append(select(both.c.record_id))
+        estimate += text_counts[rarest[0]]
+    statement = parts[0] if len(parts) == 1 else union_all(*parts)
+    return statement, estimate
+
+
+def next_prefix(prefix: str) -> str:
+    """The smallest text after every text that starts with `prefix`."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+# ------------------------------------------------------------------ the index and its triggers
+
+def install(connection: Connection, bundle: ir.Bundle) -> list[str]:
+    """Makes each entity's trigram table and triggers match the lists' search fields, filling the
+    table from the records when it is new or its fields changed; drops those no list needs.
+    Returns what it did, in plain words."""
+    postgres = connection.dialect.name == "postgresql"
+    done = []
+    _state_table(connection)
+    have = dict(connection.execute(text("SELECT table_name, fields FROM crm_search_fields")).all())
+    wanted = {grams_table_name(e): (e, text_fields(bundle, e)) for e in bundle.entities}
+    wanted = {name: (e, fields) for name, (e, fields) in wanted.items() if fields}
+    if postgres:
+        connection.execute(text(PG_GRAMS_FUNCTION))
+        _drop_old_trigram_indexes(connection, bundle)
+    for name in sorted(set(have) - set(wanted)):
+        drop(connection, name)
+        done.append(f"drop search index {name}, which no list needs any more")
+    for name, (entity, fields) in sorted(wanted.items()):
+        listed = ",".join(fields)
+        fresh = have.get(name) != listed
+        if fresh:
+            drop(connection, name)
+            _create_and_fill(connection, entity, fields)
+            connection.execute(text("DELETE FROM crm_search_fields WHERE table_name = :t"), {"t": name})
+            connection.execute(text("INSERT INTO crm_search_fields (table_name, fields) VALUES (:t, :f)"),
+                               {"t": name, "f": listed})
+            done.append(f"create search index {name} on {table_name(entity)} ({', '.join(fields)})")
+        if fresh or not _has_triggers(connection, entity):
+            create_triggers(connection, entity, fields)
+    return done
+
+
+def rebuild(connection: Connection, entity: str, fields: list[str]) -> None:
+    """Fills an entity's trigram table again from its records (after a migration changed them)."""
+    connection.execute(text(f'DELETE FROM "{grams_table_name(entity)}"'))
+    connection.execute(text(_fill_sql(connection, entity, fields)))
+
+
+def drop(connection: Connection, name: str) -> None:
+    """An entity's trigram table with its triggers."""
+    entity_table = "crm_" + name[len("crm_search__"):]
+    drop_triggers(connection, name, entity_table)
+    connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+    connection.execute(text("DELETE FROM crm_search_fields WHERE table_name = :t"), {"t": name})
+
+
+def _state_table(connection: Connection) -> None:
+    connection.execute(text("CREATE TABLE IF NOT EXISTS crm_search_fields "
+                            "(table_name VARCHAR(100) PRIMARY KEY, fields TEXT NOT NULL)"))
+
+
+def _create_and_fill(connection: Connection, entity: str, fields: list[str]) -> None:
+    """A new trigram table, filled in bulk (sorted, and keyed after the fill on PostgreSQL)."""
+    name = grams_table_name(entity)
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f'CREATE TABLE "{name}" (gram VARCHAR(3) COLLATE "C" NOT NULL, '
+                                f'record_id INTEGER NOT NULL)'))
+        connection.execute(text(_fill_sql(connection, entity, fields)))
+        connection.execute(text(f'ALTER TABLE "{name}" ADD CONSTRAINT "{name}_pkey" PRIMARY KEY (gram, record_id)'))
+        connection.execute(text(f'ANALYZE "{name}"'))
+    else:
+        connection.execute(text(f'CREATE TABLE "{name}" (gram TEXT NOT NULL, record_id INTEGER NOT NULL, '
+                                f'PRIMARY KEY (gram, record_id)) WITHOUT ROWID'))
+        connection.execute(text(_fill_sql(connection, entity, fields)))
+
+
+def _fill_sql(connection: Connection, entity: str, fields: list[str]) -> str:
+    table, name = table_name(entity), grams_table_name(entity)
+    if connection.dialect.name == "postgresql":
+        return (f'INSERT INTO "{name}" (gram, record_id) SELECT g, t.id FROM "{table}" AS t, '
+                f'unnest(crm_search_grams({_pg_array("t", fields)})) AS g')
+    values = " UNION ALL ".join(f'SELECT id, lower("{f}") AS s FROM "{table}"' for f in fields)
+    return (f'INSERT OR IGNORE INTO "{name}" (gram, record_id) SELECT {_SQLITE_GRAM}, v.id '
+            f'FROM ({values}) AS v, {_SQLITE_POSITIONS} AS p WHERE v.s <> \'\' ORDER BY 1, 2')
+
+
+# SQLite: the positions 0..length-1 of a value, from built-ins only (triggers cannot use WITH):
+# a JSON array of `length` zeros, whose json_each keys are the positions.
+_SQLITE_POSITIONS = "json_each('[' || substr(replace(hex(zeroblob(length(v.s))), '00', ',0'), 2) || ']')"
+_SQLITE_GRAM = "substr(v.s || char(1, 1), p.key + 1, 3)"
+
+PG_GRAMS_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION crm_search_grams(parts text[]) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(array_agg(DISTINCT substr(s, i, 3)), '{}')
+    FROM (SELECT lower(p COLLATE "C") || E'\x01\x01' AS s FROM unnest(parts) AS p WHERE p <> '') AS v,
+         generate_series(1, length(s) - 2) AS i
+$$
+"""
+
+
+def _pg_array(row: str, fields: list[str]) -> str:
+    return "ARRAY[" + ", ".join(f'{row}."{f}"::text' for f in fields) + "]"
+
+
+def create_triggers(connection: Connection, entity: str, fields: list[str]) -> None:
+    """Triggers that keep the trigram table right on every insert, update and delete."""
+    table, name = table_name(entity), grams_table_name(entity)
+    drop_triggers(connection, name, table)
+    columns = ", ".join(f'"{f}"' for f in fields)
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"""
+CREATE OR REPLACE FUNCTION "{name}_sync"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        DELETE FROM "{name}" WHERE record_id = OLD.id
+            AND gram = ANY (crm_search_grams({_pg_array("OLD", fields)})::varchar[]);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO "{name}" (gram, record_id)
+            SELECT g, NEW.id FROM unnest(crm_search_grams({_pg_array("NEW", fields)})) AS g
+            ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END $$"""))
+        connection.execute(text(f'CREATE TRIGGER "{name}" AFTER INSERT OR DELETE OR UPDATE OF {columns} '
+                                f'ON "{table}" FOR EACH ROW EXECUTE FUNCTION "{name}_sync"()'))
+        return
+    def grams_of(row: str) -> str:
+        values = " UNION ALL ".join(f'SELECT lower({row}."{f}") AS s' for f in fields)
+        return f"SELECT DISTINCT {_SQLITE_GRAM} FROM ({values}) AS v, {_SQLITE_POSITIONS} AS p WHERE v.s <> ''"
+    add = f'INSERT OR IGNORE INTO "{name}" (gram, record_id) SELECT g.*, new.id FROM ({grams_of("new")}) AS g;'
+    remove = f'DELETE FROM "{name}" WHERE record_id = old.id AND gram IN ({grams_of("old")});'
+    for event, body in [("INSERT", add), ("DELETE", remove), (f"UPDATE OF {columns}", remove + "\n" + add)]:
+        connection.execute(text(f'CREATE TRIGGER "{name}_{event.split()[0].lower()}" AFTER {event} ON "{table}" '
+                                f'FOR EACH ROW BEGIN\n{body}\nEND'))
+
+
+def drop_triggers(connection: Connection, name: str, table: str) -> None:
+    if connection.dialect.name == "postgresql":
+        if connection.execute(text("SELECT to_regclass(:t)"), {"t": f'"{table}"'}).scalar() is not None:
+            connection.execute(text(f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"'))
+        connection.execute(text(f'DROP FUNCTION IF EXISTS "{name}_sync"()'))
+        return
+    for event in ("insert", "delete", "update"):
+        connection.execute(text(f'DROP TRIGGER IF EXISTS "{name}_{event}"'))
+
+
+def _has_triggers(connection: Connection, entity: str) -> bool:
+    name = grams_table_name(entity)
+    if connection.dialect.name == "postgresql":
+        found = "SELECT count(*) FROM pg_trigger WHERE tgname = :n AND tgrelid = to_regclass(:t)"
+        return connection.execute(text(found), {"n": name, "t": f'"{table_name(entity)}"'}).scalar() == 1
+    found = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN (:i, :d, :u) AND tbl_name = :t"
+    names = {"i": f"{name}_insert", "d": f"{name}_delete", "u": f"{name}_update"}
+    return connection.execute(text(found), {**names, "t": table_name(entity)}).scalar() == 3
+
+
+def _drop_old_trigram_indexes(connection: Connection, bundle: ir.Bundle) -> None:
+    """The pg_trgm indexes earlier versions made; the trigram tables replace them."""
+    for entity in bundle.entities:
+        for field in bundle.entities[entity].fields:
+            connection.execute(text(f'DROP INDEX IF EXISTS "ix_{table_name(entity)}_{field.name}_trgm"'))

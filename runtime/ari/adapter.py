@@ -58,6 +58,9 @@ class AriEdge:
     # Told of each event routed to a call ("event", call id, the ARI event) and each request the
     # centre makes for it ("request", call id, the command), as they happen: tests, benchmarks, tracing.
     trace: Callable[[str, str, object], None] | None = None
+    # Given what the call centre asked for at each flush (rings, stopped rings, bridges...), after
+    # it went to the lanes: the studio's agent desktops pop on RingAgent without waiting for ARI.
+    on_media: Callable[[list], None] | None = None
 
     def __post_init__(self) -> None:
         self.lanes: dict[str, Lane] = {}
@@ -135,9 +138,15 @@ class AriEdge:
 
     def flush(self) -> None:
         """Hand what the call centre asked for to the lanes of the calls it is for."""
-        for media in self.center.take_outbox():
+        medias = self.center.take_outbox()
+        for media in medias:
             self.lane(media.call_id).put("media", media)
         self._wake.set()
+        if self.on_media is not None:
+            try:
+                self.on_media(medias)
+            except Exception:  # a watcher's fault must not stop the calls
+                log.exception("the edge's on_media watcher failed")
 
     def _retire(self, lane: Lane) -> None:
         self.lanes.pop(lane.call_id, None)

@@ -5,7 +5,7 @@ first menu written as plain dialplan, with N calls up at once.
 
 Needs the running sandbox (scripts/asterisk-sandbox start) and root (to read Asterisk's CPU time
 in /proc).  The runtime takes the sandbox's one application `flowdesk`, so the benchmark waits
-until no other runtime (tests/asterisk) has held it for 10 s; do not run the two side by side.
+while the end-to-end tests hold it (the sandbox's application lock), and they wait for it.
 For each N, two loads run one after the other in the same run:
 
 - hotline: the runtime (bench/ari_runtime.py, a process of its own) serves the example project on
@@ -123,21 +123,6 @@ class Runtime:
         return "\n".join((self.work / "runtime.log").read_text(errors="replace").splitlines()[-20:])
 
 
-async def flowdesk_app_free(callers: Callers, quiet_s: float = 10, wait_s: float = 600) -> None:
-    """The sandbox's dialplan sends calls to the one application `flowdesk`, and a second runtime
-    connecting to it takes it over: wait until no other runtime (a test's) has held it for `quiet_s`."""
-    deadline, free_since, said = time.monotonic() + wait_s, time.monotonic(), False
-    while time.monotonic() - free_since < quiet_s:
-        if any(app["name"] == "flowdesk" for app in await callers.client.request("GET", "/applications")):
-            free_since = time.monotonic()
-            if not said:
-                print("waiting: the ARI application `flowdesk` is in use by another runtime", flush=True)
-                said = True
-        if time.monotonic() > deadline:
-            raise SystemExit("the ARI application `flowdesk` stayed in use (a test's runtime?); try again later")
-        await asyncio.sleep(0.5)
-
-
 # ------------------------------------------------------------------ one load
 
 @dataclass
@@ -227,7 +212,6 @@ async def leftovers(callers: Callers, prefix: str) -> dict[str, int]:
 async def hotline_load(args, callers: Callers, n: int, tag: str) -> Result:
     work = args.work / tag
     work.mkdir()
-    await flowdesk_app_free(callers)
     runtime = Runtime(args, agents=n, work=work)
     ready = await runtime.start()
     ivr = Ivr("hotline", f"Local/{HOTLINE}@flowdesk/n", menu_uri=ready["menu_uri"], wants_agent=True)
@@ -395,7 +379,10 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    asyncio.run(bench(parse_args()))
+    args = parse_args()
+    waiting = lambda: print("waiting: the end-to-end tests hold the sandbox's application `flowdesk`", flush=True)
+    with args.sandbox.application_held(args.asterisk_root, waiting):
+        asyncio.run(bench(args))
 
 
 if __name__ == "__main__":

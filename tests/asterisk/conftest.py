@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
+from importlib.machinery import SourceFileLoader
+from importlib.util import module_from_spec, spec_from_loader
 from pathlib import Path
 
 import pytest
@@ -47,6 +50,15 @@ def run_sandbox(*args: str, user: str | None = None, **env: str) -> subprocess.C
                           env={**os.environ, **env}, timeout=900)
 
 
+def sandbox_script():
+    """scripts/asterisk-sandbox as a module (it has no .py suffix)."""
+    loader = SourceFileLoader("asterisk_sandbox", str(SCRIPT))
+    if loader.name not in sys.modules:
+        module = sys.modules[loader.name] = module_from_spec(spec_from_loader(loader.name, loader))
+        loader.exec_module(module)
+    return sys.modules[loader.name]
+
+
 @pytest.fixture(scope="session")
 def sandbox():
     return run_sandbox
@@ -61,9 +73,11 @@ def asterisk():
         pytest.fail(f"scripts/asterisk-sandbox start failed (exit {started.returncode}):\n"
                     f"{started.stdout}{started.stderr[-6000:]}", pytrace=False)
     port = os.environ.get("FLOWDESK_ARI_PORT", "8088")
-    yield Ari(url=f"http://127.0.0.1:{port}/ari", user="flowdesk",
-              password=os.environ.get("FLOWDESK_ARI_PASSWORD", "flowdesk"),
-              root=Path(run_sandbox("path").stdout.strip()))
+    root = Path(run_sandbox("path").stdout.strip())
+    waiting = lambda: print("\nwaiting for the sandbox's application `flowdesk` (a benchmark holds it)", file=sys.stderr)
+    with sandbox_script().application_held(root, waiting):
+        yield Ari(url=f"http://127.0.0.1:{port}/ari", user="flowdesk",
+                  password=os.environ.get("FLOWDESK_ARI_PASSWORD", "flowdesk"), root=root)
     if started.stdout.startswith("started"):
         stopped = run_sandbox("stop")
         assert stopped.returncode == 0, stopped.stderr

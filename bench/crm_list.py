@@ -59,17 +59,28 @@ def fill(store: RecordStore, count: int) -> float:
     with store.engine.begin() as connection:
         for index in table.indexes:  # filling first and indexing after is several times faster
             index.drop(connection)
-        while True:
-            chunk = [row for _, row in zip(range(CHUNK), rows)]
-            if not chunk:
-                break
-            connection.execute(table.insert(), chunk)
+        if connection.dialect.name == "postgresql":
+            _copy(connection, table, rows)
+        else:
+            while chunk := [row for _, row in zip(range(CHUNK), rows)]:
+                connection.execute(table.insert(), chunk)
         for index in table.indexes:
             index.create(connection)
-    create_search_indexes(store.engine, store.bundle, store.metadata)
-    with store.engine.begin() as connection:
-        connection.execute(sa.text("ANALYZE"))
+    create_search_indexes(store.engine, store.bundle, store.metadata)  # the trigram table, filled in bulk
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        # what autovacuum would do soon after: statistics, and the visibility map for index-only reads
+        connection.execute(sa.text("VACUUM ANALYZE" if connection.dialect.name == "postgresql" else "ANALYZE"))
     return time.perf_counter() - started
+
+
+def _copy(connection, table, rows) -> None:
+    """PostgreSQL's COPY: the fastest way in."""
+    names = [c.name for c in table.columns if c.name != "id"]
+    with connection.connection.cursor() as cursor:
+        with cursor.copy(f'COPY {table.name} ({", ".join(f"{n!r}".replace(chr(39), chr(34)) for n in names)}) '
+                         f"FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row.get(n) for n in names])
 
 
 def timed(call, runs: int) -> tuple[float, float]:
@@ -89,14 +100,25 @@ def measure(store: RecordStore, runs: int) -> dict[str, tuple[float, float]]:
     for _ in range(499):  # the cursor of page 499, walked once
         page = listed(after=cursor)
         cursor, deep_rows = page.next, deep_rows + len(page.rows)
-    words = [rng.choice(GIVEN) + rng.choice(GIVEN) for _ in range(runs)]
+    plan_cursor = listed(sort="plan").next
+    ones = [rng.choice([SURNAMES, GIVEN][i % 2]) for i in range(runs)]
+    twos = [rng.choice(GIVEN) + rng.choice(GIVEN) for _ in range(runs)]
+    threes = [rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN) for _ in range(runs)]
     prefixes = [f"13{rng.randrange(10**5):05d}" for _ in range(runs)]
+    cards = [f"{rng.randrange(10**6):06d}" for _ in range(runs)]
+    tiers = ["platinum", "gold"]
     return {
         "first page, by name": timed(lambda i: listed(), runs),
         "page 500, by cursor": timed(lambda i: listed(after=cursor), runs),
-        "tier filter + name sort": timed(lambda i: listed(filters={"tier": ["platinum", "gold"][i % 2]}), runs),
-        "name substring (2 chars)": timed(lambda i: listed(search=words[i]), runs),
+        "tier filter + name sort": timed(lambda i: listed(filters={"tier": tiers[i % 2]}), runs),
+        "sort by balance, desc": timed(lambda i: listed(sort="balance", descending=True), runs),
+        "sort by plan, page 2": timed(lambda i: listed(sort="plan", after=plan_cursor), runs),
+        "name search, 1 char": timed(lambda i: listed(search=ones[i]), runs),
+        "name search, 2 chars": timed(lambda i: listed(search=twos[i]), runs),
+        "name search, 3 chars": timed(lambda i: listed(search=threes[i]), runs),
         "phone prefix (7 digits)": timed(lambda i: listed(search=prefixes[i]), runs),
+        "id card digits (6)": timed(lambda i: listed(search=cards[i]), runs),
+        "1 char + tier filter": timed(lambda i: listed(search=ones[i], filters={"tier": tiers[i % 2]}), runs),
     }
 
 
@@ -119,7 +141,8 @@ def run(kind: str, rows: int, runs: int, bundle) -> dict[str, tuple[float, float
         else:
             with admin.begin() as connection:
                 connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-            engine = sa.create_engine(admin.url, connect_args={"options": f"-csearch_path={schema}"})
+            engine = sa.create_engine(admin.url, connect_args={
+                "options": f"-csearch_path={schema} -cmaintenance_work_mem=512MB"})
         try:
             store = RecordStore(engine, bundle)
             seconds = fill(store, rows)

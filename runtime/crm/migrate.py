@@ -6,6 +6,10 @@ migration leaves the database exactly as it was.  The changes are made with Alem
 (`batch_alter_table`, which on SQLite copies a table into its new shape) and the result matches
 what `runtime.crm.tables.crm_metadata` would create on an empty database.
 
+Besides the entities' tables a deploy makes the store's own (the audit log, notices, SLA events,
+log-ins) and the lists' search indexes with their triggers (runtime.crm.search), refilling an
+entity's search index when the migration changed its table, so a migrated database is complete.
+
 The deployed schema and its history are in `crm_schema_versions`: version, applied_at, the
 bundle's hash, the entities and their workflows as JSON, and the changes in plain words.
 Values that an allowed lossy change removes are first copied, with their record ids, into
@@ -29,6 +33,8 @@ from sqlalchemy.schema import sort_tables
 
 from compiler import ir
 from compiler import schema_diff as sd
+from runtime.crm import notifications, search, users
+from runtime.crm.audit import audit_table
 from runtime.crm.tables import crm_metadata, link_table_name, table_name
 from runtime.values import coerce
 
@@ -93,6 +99,7 @@ def migrate(engine: Engine, bundle: ir.Bundle, *, allow_loss: bool = False, dry_
             raise MigrationRefused(refusals)
         work = _Migration(connection, bundle, plan, version)
         changes = work.create_all() if latest is None else work.apply()
+        changes += work.store_tables() + work.search()
         unchanged = latest is not None and _as_json(latest.entities) == _as_json(entities) \
             and _as_json(latest.workflows) == _as_json(workflows)
         if not changes and unchanged:
@@ -190,13 +197,34 @@ class _Migration:
         self.version = version
         self.backups: list[str] = []
         self.done: list[str] = []
+        self.remade: set[str] = set()  # indexes dropped to reshape their columns, made again after
 
     def create_all(self) -> list[str]:
         existing = set(inspect(self.connection).get_table_names())
         self.metadata.create_all(self.connection, checkfirst=True)
         return [f"create table {t.name}" for t in self.metadata.sorted_tables if t.name not in existing]
 
+    def store_tables(self) -> list[str]:
+        """The audit log, notices, SLA events and log-ins, when they are not there yet."""
+        existing = self._existing()
+        tables = [audit_table(MetaData()), notifications.NOTIFICATIONS, notifications.SLA_EVENTS, users.USERS]
+        for t in tables:
+            t.create(self.connection, checkfirst=True)
+        return [f"create table {t.name}" for t in tables if t.name not in existing]
+
+    def search(self) -> list[str]:
+        """The lists' search indexes; those of tables this migration changed are filled again."""
+        done = search.install(self.connection, self.bundle)
+        made = {line.split()[3] for line in done if " search index " in line}
+        for entity in self.bundle.entities:
+            fields = search.text_fields(self.bundle, entity)
+            name = search.grams_table_name(entity)
+            if fields and name not in made and any(c.table == table_name(entity) for c in self.plan.changes):
+                search.rebuild(self.connection, entity, fields)
+        return done
+
     def apply(self) -> list[str]:
+        search.drop_all_triggers(self.connection)  # PostgreSQL refuses to retype a column a trigger names
         self._back_up()
         self._reshape()
         self._add()
@@ -267,6 +295,7 @@ class _Migration:
         for index in inspect(self.connection).get_indexes(table):
             if index["name"].startswith("ix_") and columns & set(index["column_names"]):
                 self.ops.drop_index(index["name"], table_name=table)
+                self.remade.add(index["name"])
 
     def _shorten(self, table: str, changes: list[sd.Change]) -> None:
         t = self._reflect(table)
@@ -397,7 +426,7 @@ class _Migration:
             for name, columns in wanted.items():
                 if have.get(name) != columns:
                     self.ops.create_index(name, table.name, columns)
-                    if name not in have and not self._new_table(table.name):
+                    if name not in have and name not in self.remade and not self._new_table(table.name):
                         self.done.append(f"create index {name} on {table.name} ({', '.join(columns)})")
 
     def _new_table(self, table: str) -> bool:

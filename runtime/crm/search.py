@@ -27,9 +27,11 @@ The cost: about one index row per character of the search fields, and a trigger 
 
 Common words: a one-character word can be in a large share of the records (a common surname).
 Reading all of them to sort is slow, but then the first page is found by walking the list's sort
-order and checking each row, so `listing` first scans at most `SCAN` rows that way when every
-word's candidates reach `COMMON` (counted, capped, in one query) and falls back to the
-candidates when that scan does not fill the page.
+order and checking each row.  So the lookups are read first, each cut off after `COMMON` ids (one
+query): when some word's lookups are complete, its ids are the candidates, read by primary key
+and sorted (at most COMMON rows); when every word is common, `listing` scans at most `SCAN` rows
+of the sort order and falls back to the lookups in SQL when that stretch does not fill the page.
+A word of 4 or more characters looks up at most 4 of its trigrams (first, last, two between).
 """
 from __future__ import annotations
 
@@ -96,7 +98,12 @@ class _Word:
 
 def plan(connection: Connection, bundle: ir.Bundle, entity: str, view: ir.ListView, table: Table,
          query: str) -> Search | None:
-    """The search for `query` in `view`, or None for an empty query."""
+    """The search for `query` in `view`, or None for an empty query.
+
+    The indexes are read first, each lookup stopping after COMMON ids: a word whose lookups end
+    sooner has its candidates as a list of ids, which the page then reads by primary key (a plan
+    no optimizer can get wrong); when every word is common, the page walks the sort order and
+    falls back to the lookups in SQL."""
     words = list(dict.fromkeys(query.split()))
     if not words:
         return None
@@ -108,17 +115,16 @@ def plan(connection: Connection, bundle: ir.Bundle, entity: str, view: ir.ListVi
     probes = [p for w in parsed for p in w.probes]
     if not probes:
         return Search(matches, matches, False, fields)
-    counts = iter(_counts(connection, probes))
-    best, size = None, None
+    found = iter(_ids(connection, probes))
+    known = None
     for word in parsed:
-        found = [next(counts) for _ in word.probes]
-        if not word.probes:
-            continue
-        candidates, estimate = _candidates(word, found, grams)
-        if size is None or estimate < size:
-            best, size = candidates, estimate
-    narrowed = and_(table.c.id.in_(best), matches) if best is not None else matches
-    return Search(matches, narrowed, size is not None and size >= COMMON, fields)
+        ids = _word_ids(word, [next(found) for _ in word.probes])
+        if ids is not None:
+            known = ids if known is None else known & ids
+    if known is not None:
+        return Search(matches, and_(table.c.id.in_(sorted(known)), matches), False, fields)
+    first = next(w for w in parsed if w.probes)
+    return Search(matches, and_(table.c.id.in_(_candidates(first)), matches), True, fields)
 
 
 def _word(connection: Connection, word: str, fields: list[str], types: dict, table: Table, grams: Table) -> _Word:
@@ -139,8 +145,9 @@ def _word(connection: Connection, word: str, fields: list[str], types: dict, tab
         if len(folded) < 3:
             probes.append(select(grams.c.record_id).where(grams.c.gram >= folded, grams.c.gram < next_prefix(folded)))
         else:
-            probes += [select(grams.c.record_id).where(grams.c.gram == g)
-                       for g in sorted({folded[i:i + 3] for i in range(len(folded) - 2)})]
+            every = list(dict.fromkeys(folded[i:i + 3] for i in range(len(folded) - 2)))
+            chosen = [every[round(i * (len(every) - 1) / 3)] for i in range(4)] if len(every) > 4 else every
+            probes += [select(grams.c.record_id).where(grams.c.gram == g) for g in dict.fromkeys(chosen)]
     return _Word(or_(*options) if options else literal(False), probes, phones)
 
 
@@ -151,27 +158,41 @@ def _contains(connection: Connection, column, folded: str) -> ColumnElement:
     return column.like(pattern, escape="\\")
 
 
-def _counts(connection: Connection, probes: list) -> list[int]:
-    """How many ids each probe gives, counting no further than COMMON: one query for all."""
-    capped = [select(func.count()).select_from(p.limit(COMMON).subquery()).scalar_subquery() for p in probes]
-    return list(connection.execute(select(*capped)).one())
+def _ids(connection: Connection, probes: list) -> list[set[int] | None]:
+    """Each probe's ids, or None where it has more than COMMON: one query for all."""
+    parts = []
+    for number, probe in enumerate(probes):
+        some = probe.limit(COMMON + 1).subquery()
+        parts.append(select(literal(number).label("probe"), list(some.c)[0].label("id")))
+    found: list[set[int]] = [set() for _ in probes]
+    read = [0] * len(probes)  # rows, not ids: a prefix range repeats a record once per trigram
+    for number, record_id in connection.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
+        found[number].add(record_id)
+        read[number] += 1
+    return [ids if n <= COMMON else None for ids, n in zip(found, read)]
 
 
-def _candidates(word: _Word, counts: list[int], grams: Table):
-    """The ids a word can be in (a superset, found from indexes), and how many there may be."""
+def _word_ids(word: _Word, found: list[set[int] | None]) -> set[int] | None:
+    """Every record a word can be in (a superset), or None when some of its lookups were cut off."""
+    phones, texts = found[:word.phones], found[word.phones:]
+    if any(ids is None for ids in phones):
+        return None
+    complete = [ids for ids in texts if ids is not None]
+    if texts and not complete:
+        return None
+    return set().union(*phones, set.intersection(*complete) if complete else set())
+
+
+def _candidates(word: _Word):
+    """A common word's candidates in SQL: its phone ranges and its first and last trigram."""
     phone_probes, text_probes = word.probes[:word.phones], word.probes[word.phones:]
-    text_counts = counts[word.phones:]
-    parts, estimate = list(phone_probes), sum(counts[:word.phones])
-    if text_probes:
-        rarest = sorted(range(len(text_probes)), key=lambda i: text_counts[i])[:2]
-        if len(rarest) == 1:
-            parts.append(text_probes[rarest[0]])
-        else:  # a compound inside a compound must be a subquery on SQLite
-            both = intersect(*[text_probes[i] for i in rarest]).subquery()
-            parts.append(select(both.c.record_id))
-        estimate += text_counts[rarest[0]]
-    statement = parts[0] if len(parts) == 1 else union_all(*parts)
-    return statement, estimate
+    parts = list(phone_probes)
+    if len(text_probes) == 1:
+        parts.append(text_probes[0])
+    elif text_probes:  # a compound inside a compound must be a subquery on SQLite
+        both = intersect(text_probes[0], text_probes[-1]).subquery()
+        parts.append(select(both.c.record_id))
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 def next_prefix(prefix: str) -> str:
@@ -203,10 +224,10 @@ def install(connection: Connection, bundle: ir.Bundle) -> list[str]:
         if fresh:
             drop(connection, name)
             _create_and_fill(connection, entity, fields)
-            connection.execute(text("DELETE FROM crm_search_fields WHERE table_name = :t"), {"t": name})
             connection.execute(text("INSERT INTO crm_search_fields (table_name, fields) VALUES (:t, :f)"),
                                {"t": name, "f": listed})
-            done.append(f"create search index {name} on {table_name(entity)} ({', '.join(fields)})")
+            done.append(f"drop search index {name} and make it again on ({', '.join(fields)})" if name in have
+                        else f"create search index {name} on {table_name(entity)} ({', '.join(fields)})")
         if fresh or not _has_triggers(connection, entity):
             create_triggers(connection, entity, fields)
     return done
@@ -224,6 +245,13 @@ def drop(connection: Connection, name: str) -> None:
     drop_triggers(connection, name, entity_table)
     connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
     connection.execute(text("DELETE FROM crm_search_fields WHERE table_name = :t"), {"t": name})
+
+
+def drop_all_triggers(connection: Connection) -> None:
+    """Every search trigger (a migration reshaping tables; `install` makes them again)."""
+    _state_table(connection)
+    for (name,) in connection.execute(text("SELECT table_name FROM crm_search_fields")).all():
+        drop_triggers(connection, name, "crm_" + name[len("crm_search__"):])
 
 
 def _state_table(connection: Connection) -> None:
@@ -248,9 +276,11 @@ def _create_and_fill(connection: Connection, entity: str, fields: list[str]) -> 
 
 def _fill_sql(connection: Connection, entity: str, fields: list[str]) -> str:
     table, name = table_name(entity), grams_table_name(entity)
-    if connection.dialect.name == "postgresql":
-        return (f'INSERT INTO "{name}" (gram, record_id) SELECT g, t.id FROM "{table}" AS t, '
-                f'unnest(crm_search_grams({_pg_array("t", fields)})) AS g')
+    if connection.dialect.name == "postgresql":  # set-based: far faster than the function per row
+        values = " UNION ALL ".join(f'SELECT id, lower("{f}" COLLATE "C") || E\'\\x01\\x01\' AS s FROM "{table}" '
+                                    f'WHERE "{f}" <> \'\'' for f in fields)
+        return (f'INSERT INTO "{name}" (gram, record_id) SELECT DISTINCT substr(v.s, i, 3), v.id '
+                f'FROM ({values}) AS v, generate_series(1, length(v.s) - 2) AS i')
     values = " UNION ALL ".join(f'SELECT id, lower("{f}") AS s FROM "{table}"' for f in fields)
     return (f'INSERT OR IGNORE INTO "{name}" (gram, record_id) SELECT {_SQLITE_GRAM}, v.id '
             f'FROM ({values}) AS v, {_SQLITE_POSITIONS} AS p WHERE v.s <> \'\' ORDER BY 1, 2')

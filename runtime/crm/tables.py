@@ -10,11 +10,21 @@ Each entity is one table named `crm_<entity in snake case>` (`Customer` -> `crm_
 - `created_at`, `updated_at` (UTC) and `version` (counts the record's changes, so that two people
   editing one record cannot overwrite each other without knowing it).
 
-Indexes follow what the lists sort, filter and search on, each ending in `id` so that keyset
-pagination reads an index in order at any depth.
+Indexes follow what the lists show, sort and filter on, each ending in `id` so that keyset
+pagination reads an index in order at any depth:
+
+- (column, id) for every column a list shows (any of them can be sorted on) and for its sort;
+  refs always, since deleting a record looks up who points at it;
+- (filter, sort, id) for each filter of a list with that list's own sort, so a filtered first
+  page is an index range read in order, not a sort of every matching row.
+
+That is one index per shown column plus one per filter; unique fields are left out (their unique
+index serves), and filters combined with a sort other than the list's own read the sort's or the
+filter's index and sort or skip what they must (a choice of index per pair would multiply them).
 """
 from __future__ import annotations
 
+import hashlib
 import re
 
 from sqlalchemy import (Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric, String,
@@ -72,7 +82,7 @@ def column_type(field: ir.EntityField) -> TypeEngine:
 def field_column(entity: ir.Entity, field: ir.EntityField) -> Column:
     """The column of one field (not for `list of` fields, which are link tables)."""
     args = [ForeignKey(f"{table_name(field.target)}.id", ondelete="SET NULL")] if field.type == "ref" else []
-    return Column(field.name, column_type(field), *args, nullable=True, index=field.type == "ref")
+    return Column(field.name, column_type(field), *args, nullable=True)
 
 
 def entity_table(metadata: MetaData, entity: ir.Entity, views: list[ir.ListView] = ()) -> Table:
@@ -89,26 +99,35 @@ def entity_table(metadata: MetaData, entity: ir.Entity, views: list[ir.ListView]
     ]
     constraints = [UniqueConstraint(f.name, name=f"uq_{name}_{f.name}") for f in entity.fields if f.unique]
     table = Table(name, metadata, *columns, *constraints)
-    for column in sorted(list_index_columns(entity, views)):
-        Index(f"ix_{name}_{column}_id", table.c[column], table.c.id)
+    for columns in sorted(list_indexes(entity, views)):
+        Index(index_name(name, columns), *[table.c[c] for c in columns])
     for f in entity.fields:
         if f.type == "list":
             link_table(metadata, entity, f)
     return table
 
 
-def list_index_columns(entity: ir.Entity, views: list[ir.ListView]) -> set[str]:
-    """Columns that lists sort or filter on (other than id), each indexed together with id."""
-    own = {f.name for f in entity.fields if f.type not in ("list", "ref") and not f.unique}
-    own |= {"created_at"} | ({"state"} if entity.workflow else set())
-    wanted = set()
+def list_indexes(entity: ir.Entity, views: list[ir.ListView]) -> set[tuple[str, ...]]:
+    """The column tuples (each ending in id) that the entity's lists read in order."""
+    own = {f.name for f in entity.fields if f.type != "list" and not f.unique}
+    own |= {"created_at", "updated_at"} | ({"state"} if entity.workflow else set())
+    refs = {f.name for f in entity.fields if f.type == "ref" and not f.unique}
+    wanted = {(r, "id") for r in refs}
     for view in views:
         if view.entity != entity.name:
             continue
-        wanted |= set(view.filters)
-        if view.sort:
-            wanted.add(view.sort.field)
-    return (wanted & own) - {"id"}
+        sort = view.sort.field if view.sort else "id"
+        wanted |= {(c, "id") for c in [*view.columns, sort] if c in own}
+        wanted |= {(f, sort, "id") if sort in own else (f, "id") for f in view.filters if f in own and f != sort}
+    return wanted
+
+
+def index_name(table: str, columns: tuple[str, ...]) -> str:
+    """`ix_<table>_<columns>`, shortened with a hash past PostgreSQL's 63 characters."""
+    name = f"ix_{table}_{'_'.join(columns)}"
+    if len(name) <= 63:
+        return name
+    return name[:54] + "_" + hashlib.sha1(name.encode()).hexdigest()[:8]
 
 
 def link_table(metadata: MetaData, entity: ir.Entity, field: ir.EntityField) -> Table:

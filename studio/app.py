@@ -1,16 +1,24 @@
 """The studio as an ASGI application: `create_app(project)` compiles the project, opens (and
-migrates) its database and serves the CRM screens.
+migrates) its database and serves one product: the CRM screens, the agent desktop with its
+telephony, the supervisor's SLA list and the notices, with the SLA tick running beside them.
 
     uvicorn --factory 'studio.app:app_from_env'    # FLOWDESK_PROJECT=/path/to/project
 
 The database is the one the call runtime logs to (`flowdesk.config`: --db, FLOWDESK_DB, or
 `.flowdesk/flowdesk.db` in the project), so calls and CRM records live side by side.
+
+While the server runs: the telephony (`app.state.telephony`, simulated, or Asterisk when
+`app.state.ari` holds ARI settings; see `studio.desktop.start_telephony`) and an SLA tick every
+`SLA_EVERY_S` seconds that sends the escalations and reminders due.  On shutdown the telephony
+stops first, so the last event-log rows are written before the database closes.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import inspect
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +39,8 @@ from runtime.crm import users
 from studio import auth
 
 HERE = Path(__file__).parent
+SLA_EVERY_S = 60.0
+log = logging.getLogger("flowdesk.studio")
 
 
 class StudioError(Exception):
@@ -39,6 +49,12 @@ class StudioError(Exception):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def in_utc(clock: Callable[[], dt.datetime]) -> Callable[[], dt.datetime]:
+    """`clock` read in UTC: SQLite keeps no zone, so every time the studio writes is UTC
+    (`flowdesk studio --at` gives a clock in the --tz zone)."""
+    return lambda: clock().astimezone(dt.timezone.utc)
 
 
 @dataclass
@@ -109,23 +125,29 @@ async def home(request: Request):
 
 
 def create_app(project: Path, *, db_url: str | None = None, extra_routes=(), on_startup=(),
-               clock=None, environment: str | None = None) -> Starlette:
+               clock=None, environment: str | None = None, ari=None, sla_every_s: float = SLA_EVERY_S) -> Starlette:
     """The studio for the project in `project` (its flows/ and schemas/).
 
-    `extra_routes` are mounted next to the CRM's (behind the same log-in and CSRF checks);
-    `on_startup` hooks get the app when the server starts; `clock() -> aware datetime` is "now"."""
-    from studio import screens
+    `extra_routes` are mounted next to the studio's own (behind the same log-in and CSRF checks);
+    `on_startup` hooks get the app when the server starts, after the telephony; `clock() -> aware
+    datetime` is "now"; `ari`: the ARI settings (`flowdesk.serve.ServeSettings`) for calls on
+    Asterisk, None for the simulated telephony."""
+    from studio import desktop, screens, supervisor
 
     project = Path(project).resolve()
     bundle = compile_bundle(project, environment)
-    clock = clock or utcnow
+    clock = in_utc(clock) if clock else utcnow
     engine, store = open_database(database_url(project, db_url), bundle, clock)
     studio = Studio(project=project, bundle=bundle, engine=engine, accounts=users.Accounts(engine, bundle, now=clock),
                     store=store, templates=templates(), clock=clock)
+    studio.templates.env.globals["workplaces"] = lambda user: workplaces(bundle, user)
+    given = {id(route) for route in extra_routes}
     routes = [
         Route("/", home),
         *auth.routes,
         *extra_routes,
+        *[route for route in desktop.routes if id(route) not in given],
+        *supervisor.routes,
         *screens.routes,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
@@ -134,24 +156,77 @@ def create_app(project: Path, *, db_url: str | None = None, extra_routes=(), on_
                    max_age=auth.SESSION_MAX_AGE, same_site="lax", https_only=False),
         Middleware(auth.Guard),
     ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=_lifespan(on_startup, engine))
+    hooks = [desktop.start_telephony, *[hook for hook in on_startup if hook is not desktop.start_telephony]]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=_lifespan(hooks, studio, sla_every_s))
     app.state.studio = studio
+    app.state.ari = ari
     return app
 
 
-def _lifespan(on_startup, engine: Engine):
-    """Runs each `on_startup(app)` hook (awaited when it is a coroutine) and closes the database at the end."""
+def workplaces(bundle: ir.Bundle, user: users.User | None) -> list[tuple[str, str, str]]:
+    """(address, title, key) of the pages the user works on beside the CRM's lists: the desktop for
+    agents who take queue calls, the SLA list for team leads and supervisors."""
+    from studio.supervisor import may_supervise
+
+    if user is None:
+        return []
+    out = []
+    agent = bundle.agents.get(user.name)
+    if agent is not None and agent.queues:
+        out.append(("/desktop", "坐席工作台", "desktop"))
+    if may_supervise(user):
+        out.append(("/supervisor", "SLA 监控", "supervisor"))
+    return out
+
+
+def _lifespan(on_startup, studio: Studio, sla_every_s: float):
+    """Runs each `on_startup(app)` hook (awaited when it is a coroutine) and the SLA tick; at the end
+    stops the telephony, so its last event-log rows are written, and closes the database."""
     @contextlib.asynccontextmanager
     async def lifespan(app):
         for hook in on_startup:
             done = hook(app)
             if inspect.isawaitable(done):
                 await done
+        await sla_tick_safely(studio)   # once at start, so what fell due while the studio was down goes out now
+        ticking = asyncio.create_task(_sla_ticks(studio, sla_every_s))
         try:
             yield
         finally:
-            engine.dispose()
+            ticking.cancel()
+            await asyncio.gather(ticking, return_exceptions=True)
+            telephony = getattr(app.state, "telephony", None)
+            try:
+                if telephony is not None:
+                    await telephony.stop()
+            finally:
+                studio.engine.dispose()
     return lifespan
+
+
+def sla_tick(studio: Studio) -> list:
+    """Sends the SLA escalations and reminders due now, in one transaction; returns what was sent."""
+    from runtime.crm import notifications
+
+    with studio.engine.begin() as connection:
+        return notifications.run_sla(connection, studio.bundle, studio.clock(), studio.store.metadata)
+
+
+async def sla_tick_safely(studio: Studio) -> None:
+    """One tick off the event loop; a failure is logged and the next tick tries again."""
+    try:
+        sent = await asyncio.to_thread(sla_tick, studio)
+    except Exception:
+        log.exception("the SLA tick failed; the next tick tries again")
+        return
+    for notice in sent:
+        log.info("SLA: %s to %s", notice.message, ", ".join(notice.agents) or "nobody")
+
+
+async def _sla_ticks(studio: Studio, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        await sla_tick_safely(studio)
 
 
 def app_from_env() -> Starlette:

@@ -47,8 +47,17 @@ STATE_TITLES = {"logged_out": "未登录", "ready": "就绪", "not_ready": "未�
 # ---------------------------------------------------------------------- the live call centre
 
 async def start_telephony(app) -> None:
-    """`create_app(on_startup=[start_telephony])`: the simulated telephony on the studio's
-    database (flows' lookups go to the record store when there is one)."""
+    """The studio's first start-up hook (`studio.app.create_app`): calls on Asterisk when
+    `app.state.ari` holds ARI settings (`studio.telephony_ari.start_ari`), else the simulated
+    telephony on the studio's database (flows' lookups go to the record store).  Either sets
+    `app.state.telephony`; a second call finds it set and does nothing."""
+    if getattr(app.state, "telephony", None) is not None:
+        return
+    settings = getattr(app.state, "ari", None)
+    if settings is not None:
+        from studio.telephony_ari import start_ari  # only the Asterisk edge needs it
+        await start_ari(app, settings)
+        return
     studio = app.state.studio
     url = studio.engine.url.render_as_string(hide_password=False)
     live = LiveCallCenter(studio.bundle, crm=studio.store, event_log=EventLog(url), clock=studio.clock)
@@ -256,7 +265,8 @@ async def desktop_page(request: Request) -> Response:
         return HTMLResponse("<p>只有坐席才有工作台。</p>", status_code=403)
     live = telephony(request)
     live.login(user.name)
-    context = {"state": state_html(request, user), "simulated": True, "numbers": sorted(studio.bundle.numbers),
+    simulated = getattr(request.app.state, "ari", None) is None  # real callers dial in on Asterisk
+    context = {"state": state_html(request, user), "simulated": simulated, "numbers": sorted(studio.bundle.numbers),
                "current": "desktop"}  # the frame (user, csrf, nav) comes from the studio's context processor
     return studio.templates.TemplateResponse(request, "desktop.html", context)
 
@@ -351,6 +361,8 @@ def _phone_action(name: str):
 async def place_call(request: Request) -> Response:
     form = await request.form()
     live = telephony(request)
+    if getattr(request.app.state, "ari", None) is not None:
+        return _message("模拟来电只在模拟话务中可用;现在的来电来自 Asterisk", 400, "error")
     caller = digits(str(form.get("caller", "")))
     if not caller:
         return _message("请填写来电号码", 400, "error")

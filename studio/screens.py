@@ -520,10 +520,16 @@ async def import_csv(here: Screen) -> Response:
 async def notifications_page(request: Request) -> Response:
     from runtime.crm import notifications
 
-    user = auth.current_user(request)
-    with request.app.state.studio.engine.connect() as connection:
+    user, studio = auth.current_user(request), request.app.state.studio
+    # What the page shows is read now: marked in the same transaction, and only those notices
+    # (one that arrives meanwhile stays unread).  The page still marks them as new this once.
+    with studio.engine.begin() as connection:
         items = notifications.for_agent(connection, user.name)
-    return page(request, "notifications.html", {"items": items, "title": "通知"})
+        shown = [n.id for n in items if n.read_at is None]
+        if shown:
+            notifications.mark_read(connection, user.name, studio.clock(), shown)
+    return page(request, "notifications.html", {"items": items, "title": "通知", "current": "notifications",
+                                                "tz": render.zone(studio.bundle)})
 
 
 async def crm_index(request: Request) -> Response:

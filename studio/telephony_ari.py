@@ -39,8 +39,7 @@ class AsteriskCallCenter(LiveCallCenter):
     """The desktop's telephony on Asterisk: agents' states act on the edge's call centre; calls
     ring, are answered and end on the agents' real phones."""
 
-    simulated = False          # the desktop offers no simulated caller
-    answers_on_desk = False    # the answer button cannot pick up a real phone
+    answers_on_desk = False    # the answer button cannot pick up a real phone: the desktop hides it
 
     def __init__(self, bundle: ir.Bundle, edge: AriEdge, *, event_log: EventLog | None = None,
                  clock: Callable[[], dt.datetime] = utcnow,
@@ -69,7 +68,8 @@ class AsteriskCallCenter(LiveCallCenter):
             log.warning("Asterisk at %s does not answer (%s); calls come once it does", client.url, error)
         except AriError as error:
             await client.close()
-            raise TelephonyError(refused(client.url, error)) from None
+            raise TelephonyError(f"ARI at {client.url} refused us: {error}; check the ARI user and password") \
+                from None
         await self.edge.media.prepare(self.bundle, self.center.options)
         self._tasks = [asyncio.create_task(self.edge.run()), asyncio.create_task(self._run_clock())]
         try:
@@ -138,26 +138,6 @@ class AsteriskCallCenter(LiveCallCenter):
         task = asyncio.get_running_loop().create_task(hang_up())
         self._hang_ups.add(task)
         task.add_done_callback(self._hang_ups.discard)
-
-
-def refused(url: str, error: AriError) -> str:
-    return f"ARI at {url} refused us: {error}; check the ARI user and password"
-
-
-async def ari_status(settings: ServeSettings, timeout: float = 3.0) -> str | None:
-    """None when Asterisk answers ARI at `settings.ari` and takes the credentials; otherwise what
-    is wrong, in a sentence (`flowdesk studio --telephony auto` falls back to the simulation)."""
-    client = AriClient(settings.ari, settings.user, settings.password, settings.app, timeout=timeout, retries=0)
-    await client.open()
-    try:
-        await client.info()
-        return None
-    except AriUnavailable as error:
-        return f"Asterisk does not answer ARI at {client.url} ({error})"
-    except AriError as error:
-        return refused(client.url, error)
-    finally:
-        await client.close()
 
 
 def asterisk_call_center(bundle: ir.Bundle, settings: ServeSettings, *, crm: Crm, database_url: str,

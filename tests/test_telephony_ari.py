@@ -16,8 +16,7 @@ from flowdesk.serve import ServeSettings
 from runtime import acd_actions as a
 from runtime.ari.adapter import AriEdge
 from studio.telephony import Reserved, StateChanged, TelephonyError
-from runtime.ari.client import basic_authorization
-from studio.telephony_ari import AsteriskCallCenter, ari_status, asterisk_call_center
+from studio.telephony_ari import AsteriskCallCenter, asterisk_call_center
 
 T0 = dt.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 SOURCE = """
@@ -145,7 +144,7 @@ def test_what_only_a_real_phone_does_is_refused_with_the_reason(bundle, tmp_path
         park_lanes(live.edge)
         with pytest.raises(TelephonyError, match="not on this call yet"):
             live.decline("li_na")
-        assert live.simulated is False and live.answers_on_desk is False
+        assert live.answers_on_desk is False
     asyncio.run(scenario())
 
 
@@ -171,35 +170,3 @@ def test_a_wrong_ari_password_stops_the_start_with_what_to_check(bundle, tmp_pat
             await runner.cleanup()
     asyncio.run(scenario())
 
-
-def test_ari_status_says_whether_asterisk_answers_and_takes_the_credentials(bundle, tmp_path):
-    async def asterisk(password: str):
-        async def info(request):
-            if request.headers.get("Authorization") != basic_authorization("flowdesk", password):
-                return web.json_response({"message": "Authentication required"}, status=401)
-            return web.json_response({"system": {"version": "22"}})
-        app = web.Application()
-        app.router.add_get("/ari/asterisk/info", info)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        return runner, site._server.sockets[0].getsockname()[1]
-
-    async def scenario():
-        runner, port = await asterisk("secret")
-        try:
-            assert await ari_status(settings(tmp_path, f"http://127.0.0.1:{port}/ari")) is None
-        finally:
-            await runner.cleanup()
-        runner, port = await asterisk("another")
-        try:
-            wrong = await ari_status(settings(tmp_path, f"http://127.0.0.1:{port}/ari"))
-        finally:
-            await runner.cleanup()
-        gone = await ari_status(settings(tmp_path, f"http://127.0.0.1:{port}/ari"))
-        return wrong, gone
-
-    wrong, gone = asyncio.run(scenario())
-    assert "refused us" in wrong and "check the ARI user and password" in wrong
-    assert gone.startswith(f"Asterisk does not answer ARI at http://127.0.0.1:") and "check the ARI user" not in gone

@@ -6,6 +6,7 @@ uvicorn server; the call centre is `studio.telephony_ari` on the ARI application
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from runtime import engine
 from runtime.crm.users import SYSTEM
 from studio import desktop
 from studio.app import create_app
-from studio.telephony_ari import start_ari
+from studio.telephony_ari import AsteriskCallCenter, start_ari
 from hotline import HOTLINE, PROJECT, Clock, phones_for, run
 from phones import AGENT_DIAL, until
 
@@ -41,15 +42,23 @@ def studio_app(asterisk, tmp_path: Path):
         media_dir_in_asterisk="/var/lib/flowdesk/media", recordings=tmp_path / "recordings", records=None,
         agents="none")
     app = create_app(project, db_url=f"sqlite:///{tmp_path / 'studio.db'}", extra_routes=desktop.routes,
-                     on_startup=[lambda app: start_ari(app, settings)], clock=Clock())
+                     on_startup=[asterisk_telephony(settings)], clock=Clock())
+    app.state.ari = settings  # where `flowdesk studio --telephony asterisk` keeps them
     studio = app.state.studio
     studio.store.create(SYSTEM, "Customer", {"name": "王小明", "phone": CUSTOMER_PHONE, "plan": "畅享 99"})
     studio.accounts.set_password("li_na", PASSWORD)
     return app
 
 
+def asterisk_telephony(settings: ServeSettings):
+    """A start-up hook: `start_ari`, unless the desktop's own hook already started it from `app.state.ari`."""
+    async def start(app) -> None:
+        if getattr(app.state, "telephony", None) is None:
+            await start_ari(app, settings)
+    return start
+
+
 def csrf_of(html: str) -> str:
-    import re
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
@@ -118,6 +127,7 @@ def test_a_real_call_pops_the_desktop_connects_and_ends_in_after_call_work(aster
                 rung_at = time.time()
                 pop, popped_at = await next_event(inbox, "pop", CUSTOMER_PHONE)
                 ringing, _ = await next_event(inbox, "call", 'class="call ringing"')
+                assert isinstance(live, AsteriskCallCenter)
                 assert popped_at - rung_at < 1.0, "the pop came late"
                 assert "王小明" in pop and "畅享 99" in pop  # the customer, from the studio's CRM
                 assert CUSTOMER_PHONE in ringing and f'data-call-id="{call}"' in ringing

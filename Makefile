@@ -18,10 +18,15 @@ $(STAMP): pyproject.toml $(SYSTEM)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The studio on the example project until Ctrl-C: demo log-ins printed, demo records in an empty
+# CRM, Asterisk if the sandbox answers (FLOWDESK_ARI_PASSWORD) else the simulated telephony, and
+# the clock started at 10:00 today in Shanghai so the hotline puts callers through to agents.
 run: $(STAMP)
 	$(BIN)/flowdesk check flows schemas
 	$(BIN)/flowdesk compile flows schemas -o build/bundle.json
 	$(BIN)/flowdesk test flows --coverage
+	$(BIN)/flowdesk studio --project . --demo --telephony auto \
+		--at "$$(TZ=Asia/Shanghai date +%F) 10:00" --tz Asia/Shanghai
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

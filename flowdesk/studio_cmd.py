@@ -1,15 +1,23 @@
-"""`flowdesk studio`: the CRM studio for a project, served by uvicorn.
+"""`flowdesk studio`: the studio for a project (CRM, agent desktop, supervisor's SLA list), served by uvicorn.
 
     flowdesk studio --project . --demo        # demo passwords printed, demo records in an empty CRM
+    flowdesk studio --project . --demo --telephony auto --at "2026-11-23 10:00" --tz Asia/Shanghai
 
 With no --db the studio uses the project's database (`.flowdesk/flowdesk.db`, or FLOWDESK_DB),
 the one calls are logged to, created and migrated on start.
+
+Telephony: `simulated` (default; callers are placed from the desktop), `asterisk` (calls over ARI,
+with the settings `flowdesk serve` reads: --ari, --ari-user, --ari-password, --ari-app or
+FLOWDESK_ARI_URL, FLOWDESK_ARI_USER, FLOWDESK_ARI_PASSWORD, FLOWDESK_ARI_APP), or `auto`:
+Asterisk when its ARI answers with the password, else simulated; the start says which and why.
 """
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -21,7 +29,19 @@ class DemoError(Exception):
     """The demo records cannot be loaded; the message says which record and why."""
 
 
+TELEPHONY = ("simulated", "asterisk", "auto")
+ARI_PROBE_TIMEOUT_S = 3.0
+TRY_IT = ("try it: log in as li_na, open {url}desktop, press 就绪 (ready), then place a simulated call "
+          "(caller 13800138003 is 李强, a demo customer; key 0 asks for a person)")
+
+
+class TelephonyChoice(NamedTuple):
+    ari: Any            # flowdesk.serve.ServeSettings for Asterisk, None for the simulated telephony
+    said: str           # which, and why, for the start-up lines
+
+
 def cmd_studio(args) -> int:
+    from flowdesk.serve import ServeError, start_clock
     from studio.app import StudioError, create_app
 
     project = Path(args.project)
@@ -30,7 +50,13 @@ def cmd_studio(args) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     try:
-        app = create_app(project, db_url=args.db, environment=args.env)
+        clock = start_clock(args.at, args.tz)
+        telephony = choose_telephony(args, project)
+    except ServeError as error:
+        print(f"flowdesk studio: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        app = create_app(project, db_url=args.db, environment=args.env, clock=clock, ari=telephony.ari)
     except StudioError as error:
         print(f"flowdesk studio: {error}", file=sys.stderr)
         return EXIT_ERRORS
@@ -40,11 +66,66 @@ def cmd_studio(args) -> int:
         except DemoError as error:
             print(f"flowdesk studio: {error}", file=sys.stderr)
             return EXIT_ERRORS
+    import logging
+
     import uvicorn
 
-    print(f"studio: http://{args.host}:{args.port}/", flush=True)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    url = f"http://{args.host}:{args.port}/"
+    print(f"telephony: {telephony.said}", flush=True)
+    if args.at:
+        print(f"clock: started at {clock().astimezone(ZoneInfo(args.tz)):%Y-%m-%d %H:%M} {args.tz}, "
+              f"running at the real pace", flush=True)
+    print(f"studio: {url}", flush=True)
+    if args.demo and telephony.ari is None:
+        print(TRY_IT.format(url=url), flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK
+
+
+def choose_telephony(args, project: Path) -> TelephonyChoice:
+    """The telephony `--telephony` asks for.  `asterisk` without a password, or with one ARI
+    refuses, raises ServeError (a usage error); an Asterisk not answering yet is connected to when
+    it does, as `flowdesk serve` does.  `auto` falls back to the simulated telephony and says why."""
+    from flowdesk.serve import ServeError, read_settings
+
+    mode = args.telephony
+    if mode == "simulated":
+        return TelephonyChoice(None, "simulated (callers are placed from the agent desktop)")
+    try:
+        settings = read_settings(args, project)
+    except ServeError as error:
+        if mode == "asterisk":
+            raise
+        return TelephonyChoice(None, f"simulated ({error})")
+    refused, problem = asyncio.run(ari_problem(settings))
+    where = f"Asterisk at {settings.ari}, ARI application {settings.app!r}"
+    if problem is None:
+        return TelephonyChoice(settings, where)
+    if mode == "auto":
+        return TelephonyChoice(None, f"simulated ({problem})")
+    if refused:
+        raise ServeError(f"{problem}; check --ari-user and --ari-password")
+    return TelephonyChoice(settings, f"{where} ({problem}; connecting when it answers)")
+
+
+async def ari_problem(settings) -> tuple[bool, str | None]:
+    """(whether ARI refused the user, what is wrong) after one `GET /asterisk/info`; (False, None)
+    when Asterisk answered.  Only a REST request: the Stasis application is not taken."""
+    from runtime.ari.client import AriClient, AriError, AriUnavailable
+
+    client = AriClient(settings.ari, settings.user, settings.password, settings.app,
+                       timeout=ARI_PROBE_TIMEOUT_S, retries=0)
+    await client.open()
+    try:
+        await client.info()
+    except AriUnavailable as error:
+        return False, f"no Asterisk answers ARI at {settings.ari}: {error}"
+    except AriError as error:
+        return True, f"the ARI at {settings.ari} refused user {settings.user!r}: {error}"
+    finally:
+        await client.close()
+    return False, None
 
 
 def prepare_demo(studio, records: Path = DEMO_RECORDS, out=print) -> None:
@@ -131,6 +212,17 @@ def add_parser(sub, env_option, db_option) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--demo", action="store_true", help="give every agent a demo password (printed) and add "
                                                        "demo customers, managers and tickets to an empty CRM")
+    p.add_argument("--at", help="run as if the clock had started at this moment, e.g. \"2026-11-23 10:00\" "
+                                "(demos outside the hotline's hours); time then runs at its real pace")
+    p.add_argument("--tz", default="Asia/Shanghai", help="time zone of --at (default Asia/Shanghai)")
+    p.add_argument("--telephony", choices=TELEPHONY, default="simulated",
+                   help="simulated (default): callers placed from the desktop; asterisk: calls over ARI; "
+                        "auto: Asterisk when its ARI answers with the password, else simulated")
+    p.add_argument("--ari", help="ARI base URL (default http://127.0.0.1:8088/ari; FLOWDESK_ARI_URL)")
+    p.add_argument("--ari-user", dest="user", help="ARI user (default flowdesk; FLOWDESK_ARI_USER)")
+    p.add_argument("--ari-password", dest="password", help="ARI password (FLOWDESK_ARI_PASSWORD)")
+    p.add_argument("--ari-app", dest="app", help="the Stasis application calls are sent to "
+                                                 "(default flowdesk; FLOWDESK_ARI_APP)")
     env_option(p)
     db_option(p)
-    p.set_defaults(run=cmd_studio)
+    p.set_defaults(run=cmd_studio, config=None)   # flowdesk serve's --config: not offered here

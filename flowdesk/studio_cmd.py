@@ -14,6 +14,7 @@ Asterisk when its ARI answers with the password, else simulated; the start says 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -87,11 +88,16 @@ def choose_telephony(args, project: Path) -> TelephonyChoice:
     """The telephony `--telephony` asks for.  `asterisk` without a password, or with one ARI
     refuses, raises ServeError (a usage error); an Asterisk not answering yet is connected to when
     it does, as `flowdesk serve` does.  `auto` falls back to the simulated telephony and says why."""
-    from flowdesk.serve import ServeError, read_settings
+    from flowdesk.serve import SETTINGS, ServeError, read_settings
 
     mode = args.telephony
     if mode == "simulated":
         return TelephonyChoice(None, "simulated (callers are placed from the agent desktop)")
+    variable = SETTINGS["password"][0]
+    if not (args.password or os.environ.get(variable)):   # said in this command's words, not serve's
+        if mode == "asterisk":
+            raise ServeError(f"no ARI password: give --ari-password or {variable}")
+        return TelephonyChoice(None, f"simulated (no ARI password: give --ari-password or {variable} for Asterisk)")
     try:
         settings = read_settings(args, project)
     except ServeError as error:

@@ -184,10 +184,14 @@ def _lifespan(on_startup, studio: Studio, sla_every_s: float):
     stops the telephony, so its last event-log rows are written, and closes the database."""
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        before = getattr(app.state, "telephony", None)
         for hook in on_startup:
             done = hook(app)
             if inspect.isawaitable(done):
                 await done
+        # Each server stops only the telephony its own start made (tests run one app in two).
+        started = getattr(app.state, "telephony", None)
+        started = started if started is not before else None
         await sla_tick_safely(studio)   # once at start, so what fell due while the studio was down goes out now
         ticking = asyncio.create_task(_sla_ticks(studio, sla_every_s))
         try:
@@ -195,10 +199,9 @@ def _lifespan(on_startup, studio: Studio, sla_every_s: float):
         finally:
             ticking.cancel()
             await asyncio.gather(ticking, return_exceptions=True)
-            telephony = getattr(app.state, "telephony", None)
             try:
-                if telephony is not None:
-                    await telephony.stop()
+                if started is not None:
+                    await started.stop()
             finally:
                 studio.engine.dispose()
     return lifespan

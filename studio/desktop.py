@@ -50,9 +50,7 @@ async def start_telephony(app) -> None:
     """The studio's first start-up hook (`studio.app.create_app`): calls on Asterisk when
     `app.state.ari` holds ARI settings (`studio.telephony_ari.start_ari`), else the simulated
     telephony on the studio's database (flows' lookups go to the record store).  Either sets
-    `app.state.telephony`; a second call finds it set and does nothing."""
-    if getattr(app.state, "telephony", None) is not None:
-        return
+    `app.state.telephony`."""
     settings = getattr(app.state, "ari", None)
     if settings is not None:
         from studio.telephony_ari import start_ari  # only the Asterisk edge needs it

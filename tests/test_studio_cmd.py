@@ -160,7 +160,7 @@ def test_simulated_telephony_is_the_default_and_needs_no_asterisk(tmp_path, no_a
 
 def test_auto_without_a_password_is_simulated_and_says_why(tmp_path, no_ari_environment):
     choice = studio_cmd.choose_telephony(parse("--telephony", "auto"), tmp_path)
-    assert choice.ari is None and "no ARI password" in choice.said
+    assert choice.ari is None and "no ARI password: give --ari-password or FLOWDESK_ARI_PASSWORD" in choice.said
 
 
 def test_auto_takes_asterisk_when_its_ari_answers_with_the_password(tmp_path, monkeypatch, no_ari_environment):
@@ -190,7 +190,7 @@ def test_asterisk_not_answering_yet_is_connected_to_when_it_does(tmp_path, no_ar
 def test_asterisk_without_a_password_or_with_a_refused_one_is_a_usage_error(tmp_path, capsys, no_ari_environment):
     folder = project(tmp_path / "p")
     assert studio_cmd.cmd_studio(parse("--project", str(folder), "--telephony", "asterisk")) == 2
-    assert "no ARI password" in capsys.readouterr().err
+    assert "no ARI password: give --ari-password or FLOWDESK_ARI_PASSWORD" in capsys.readouterr().err
     with ari_stand_in("sesame") as url:
         argv = ("--project", str(folder), "--telephony", "asterisk", "--ari", url, "--ari-password", "wrong")
         assert studio_cmd.cmd_studio(parse(*argv)) == 2

@@ -106,6 +106,7 @@ class Runtime:
             sys.executable, str(ROOT / "bench/ari_runtime.py"), "--agents", str(self.agents),
             "--work", str(self.work), "--asterisk-root", str(self.args.asterisk_root), "--url", self.args.url,
             "--user", self.args.user, "--password", self.args.password,
+            *(["--without-recording"] if self.args.without_recording else []),
             stdout=asyncio.subprocess.PIPE, stderr=self.log, limit=2**26)  # the report is one long line
         line = await asyncio.wait_for(self.process.stdout.readline(), 120)
         if not line:
@@ -365,6 +366,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--key-delay", type=float, default=1.0, help="seconds into the menu before the key")
     parser.add_argument("--pause", type=float, default=3.0, help="seconds between loads")
     parser.add_argument("--quick", action="store_true", help="one load of 20 calls")
+    parser.add_argument("--without-recording", action="store_true",
+                        help="what if the hotline did not record its calls (its `record` step does nothing)")
     args = parser.parse_args()
     args.calls = [20] if args.quick else [int(n) for n in args.calls.replace("_", "").split(",")]
     sandbox = load_sandbox_script()

@@ -173,7 +173,13 @@ def main() -> None:
     parser.add_argument("--user", default="flowdesk")
     parser.add_argument("--password", default="flowdesk")
     parser.add_argument("--drain", type=float, default=30.0, help="seconds to let calls finish after the stop signal")
+    parser.add_argument("--without-recording", action="store_true",
+                        help="what if the hotline did not record its calls: the `record` step does nothing")
     args = parser.parse_args()
+    if args.without_recording:
+        from runtime import commands
+        from runtime.ari import outbound
+        outbound._ACTIONS[commands.StartRecording] = lambda edge, lane, command: asyncio.sleep(0)
     logging.basicConfig(level=logging.WARNING, format="runtime %(levelname)s %(name)s: %(message)s")
     print(json.dumps(asyncio.run(serve(args))), flush=True)
 

@@ -97,7 +97,9 @@ async def agent_left(edge, lane: Lane, cause: str) -> None:
         await outbound.destroy_bridge(edge, lane)
         edge.center.agent_hangs_up(lane.call_id, edge.now())
         if lane.callback_leg:  # the agent ended a callback: the customer's line goes down too
-            await outbound.hang_up_leg(edge, lane.callback_leg)
+            leg, lane.callback_leg = lane.callback_leg, None
+            lane.ended_channels.add(leg)
+            await outbound.hang_up_leg(edge, leg)
     elif agent is not None:
         edge.center.agent_declines(agent, edge.now(), cause or "no answer")
 

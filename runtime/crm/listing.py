@@ -127,9 +127,15 @@ def _matching(connection: Connection, statement, found: search.Search | None, wa
         checked = (select(*stretch.c).where(inside.traverse(found.matches))
                    .order_by(*[inside.traverse(o) for o in statement._order_by_clauses]).limit(wanted))
         rows = connection.execute(checked).all()
-        if len(rows) == wanted:
+        if len(rows) == wanted or _shorter_than_scan(connection, statement):
             return rows
     return connection.execute(statement.where(found.narrowed).limit(wanted)).all()
+
+
+def _shorter_than_scan(connection: Connection, statement) -> bool:
+    """Whether the stretch just read was all there is (then what it held is every match)."""
+    ids = statement.with_only_columns(list(statement.selected_columns)[0]).limit(search.SCAN).subquery()
+    return connection.execute(select(func.count()).select_from(ids)).scalar() < search.SCAN
 
 
 def _order(view: ir.ListView, table, query: ListQuery) -> tuple[str, bool]:

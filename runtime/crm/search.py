@@ -9,7 +9,7 @@ word is found through an index, on SQLite and PostgreSQL alike.
   per entity, `crm_search__<entity>` (gram, record_id) with its primary key on (gram, record_id),
   holding every trigram of every search field of the record, lower-cased, each value padded at
   its end with two \\x01 so that every character starts one trigram.  A word of 3 or more
-  characters looks its trigrams up (the two rarest, intersected); a word of 1 or 2 characters
+  characters looks its trigrams up (intersected); a word of 1 or 2 characters
   is a *prefix range* of the trigrams (`gram >= '伟' AND gram < '传'`), which finds every record
   holding it.  The candidates are then checked with LIKE, so the result is exactly a
   contains-search.
@@ -31,13 +31,13 @@ order and checking each row.  So the lookups are read first, each cut off after 
 query): when some word's lookups are complete, its ids are the candidates, read by primary key
 and sorted (at most COMMON rows); when every word is common, `listing` scans at most `SCAN` rows
 of the sort order and falls back to the lookups in SQL when that stretch does not fill the page.
-A word of 4 or more characters looks up at most 4 of its trigrams (first, last, two between).
+A word of 4 or more characters looks up its first and last trigram, intersected.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import (Column, Integer, MetaData, String, Table, and_, func, intersect, literal, or_, select,
+from sqlalchemy import (ARRAY, Column, Integer, MetaData, String, Table, and_, any_, cast, func, intersect, literal, or_, select,
                         text, union_all)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -48,7 +48,7 @@ from runtime.crm.validation import PHONE_SEPARATORS
 
 PAD = "\x01\x01"
 COMMON = 5000       # a word with at least this many candidates is common
-SCAN = 5000         # rows of the sort order read for common words before using the candidates
+SCAN = 20000        # rows of the sort order read for common words before using the candidates
 TEXT_TYPES = ("text", "email")
 ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -92,8 +92,7 @@ class Search:
 @dataclass
 class _Word:
     matches: ColumnElement
-    probes: list              # selects of ids: phone ranges, then the text's trigram lookups
-    phones: int               # how many of the probes are phone ranges
+    candidates: object        # a select of the ids the word can be in (from indexes), or None
 
 
 def plan(connection: Connection, bundle: ir.Bundle, entity: str, view: ir.ListView, table: Table,
@@ -112,19 +111,27 @@ def plan(connection: Connection, bundle: ir.Bundle, entity: str, view: ir.ListVi
     grams = grams_table(entity)
     parsed = [_word(connection, word, fields, types, table, grams) for word in words]
     matches = and_(*[w.matches for w in parsed])
-    probes = [p for w in parsed for p in w.probes]
-    if not probes:
+    looked_up = [w for w in parsed if w.candidates is not None]
+    if len(looked_up) < len(parsed):  # a word no field can hold
         return Search(matches, matches, False, fields)
-    found = iter(_ids(connection, probes))
     known = None
-    for word in parsed:
-        ids = _word_ids(word, [next(found) for _ in word.probes])
+    for ids in _ids(connection, [w.candidates for w in looked_up]):
         if ids is not None:
             known = ids if known is None else known & ids
     if known is not None:
         return Search(matches, and_(table.c.id.in_(sorted(known)), matches), False, fields)
-    first = next(w for w in parsed if w.probes)
-    return Search(matches, and_(table.c.id.in_(_candidates(first)), matches), True, fields)
+    return Search(matches, and_(_among(connection, table, looked_up[0].candidates), matches), True, fields)
+
+
+def _among(connection: Connection, table: Table, candidates) -> ColumnElement:
+    """`id` among a common word's many candidates, read from the candidates.  PostgreSQL estimates
+    a contains-LIKE so badly that with a plain IN it reads the whole table; the candidates as
+    one array computed first (an InitPlan) make it look each one up by primary key."""
+    if connection.dialect.name != "postgresql":
+        return table.c.id.in_(candidates)
+    listed = candidates.subquery()
+    ids = select(func.array_agg(list(listed.c)[0])).scalar_subquery()
+    return table.c.id == any_(cast(ids, ARRAY(Integer)))  # the cast keeps it an array, not ANY (subquery)
 
 
 def _word(connection: Connection, word: str, fields: list[str], types: dict, table: Table, grams: Table) -> _Word:
@@ -136,7 +143,6 @@ def _word(connection: Connection, word: str, fields: list[str], types: dict, tab
             in_range = and_(table.c[name] >= digits, table.c[name] < next_prefix(digits))
             options.append(in_range)
             probes.append(select(table.c.id).where(in_range))
-    phones = len(probes)
     folded = fold(word)
     texts = [n for n in fields if types[n] != "phone"]
     for name in texts:
@@ -144,11 +150,14 @@ def _word(connection: Connection, word: str, fields: list[str], types: dict, tab
     if texts:
         if len(folded) < 3:
             probes.append(select(grams.c.record_id).where(grams.c.gram >= folded, grams.c.gram < next_prefix(folded)))
-        else:
-            every = list(dict.fromkeys(folded[i:i + 3] for i in range(len(folded) - 2)))
-            chosen = [every[round(i * (len(every) - 1) / 3)] for i in range(4)] if len(every) > 4 else every
-            probes += [select(grams.c.record_id).where(grams.c.gram == g) for g in dict.fromkeys(chosen)]
-    return _Word(or_(*options) if options else literal(False), probes, phones)
+        else:  # the records holding its first and last trigram (or another, when they are the same)
+            every = list(dict.fromkeys([folded[:3], folded[-3:], *(folded[i:i + 3] for i in range(len(folded) - 2))]))
+            chosen = every[:2]
+            lookups = [select(grams.c.record_id).where(grams.c.gram == g) for g in chosen]
+            # a compound inside a compound must be a subquery on SQLite
+            probes.append(lookups[0] if len(lookups) == 1 else select(intersect(*lookups).subquery().c.record_id))
+    candidates = None if not probes else probes[0] if len(probes) == 1 else union_all(*probes)
+    return _Word(or_(*options) if options else literal(False), candidates)
 
 
 def _contains(connection: Connection, column, folded: str) -> ColumnElement:
@@ -158,41 +167,18 @@ def _contains(connection: Connection, column, folded: str) -> ColumnElement:
     return column.like(pattern, escape="\\")
 
 
-def _ids(connection: Connection, probes: list) -> list[set[int] | None]:
-    """Each probe's ids, or None where it has more than COMMON: one query for all."""
+def _ids(connection: Connection, candidates: list) -> list[set[int] | None]:
+    """Each word's candidate ids, or None where there are more than COMMON: one query for all."""
     parts = []
-    for number, probe in enumerate(probes):
-        some = probe.limit(COMMON + 1).subquery()
-        parts.append(select(literal(number).label("probe"), list(some.c)[0].label("id")))
-    found: list[set[int]] = [set() for _ in probes]
-    read = [0] * len(probes)  # rows, not ids: a prefix range repeats a record once per trigram
+    for number, select_ids in enumerate(candidates):
+        some = select_ids.limit(COMMON + 1).subquery()
+        parts.append(select(literal(number).label("word"), list(some.c)[0].label("id")))
+    found: list[set[int]] = [set() for _ in candidates]
+    read = [0] * len(candidates)  # rows, not ids: a prefix range repeats a record once per trigram
     for number, record_id in connection.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
         found[number].add(record_id)
         read[number] += 1
     return [ids if n <= COMMON else None for ids, n in zip(found, read)]
-
-
-def _word_ids(word: _Word, found: list[set[int] | None]) -> set[int] | None:
-    """Every record a word can be in (a superset), or None when some of its lookups were cut off."""
-    phones, texts = found[:word.phones], found[word.phones:]
-    if any(ids is None for ids in phones):
-        return None
-    complete = [ids for ids in texts if ids is not None]
-    if texts and not complete:
-        return None
-    return set().union(*phones, set.intersection(*complete) if complete else set())
-
-
-def _candidates(word: _Word):
-    """A common word's candidates in SQL: its phone ranges and its first and last trigram."""
-    phone_probes, text_probes = word.probes[:word.phones], word.probes[word.phones:]
-    parts = list(phone_probes)
-    if len(text_probes) == 1:
-        parts.append(text_probes[0])
-    elif text_probes:  # a compound inside a compound must be a subquery on SQLite
-        both = intersect(text_probes[0], text_probes[-1]).subquery()
-        parts.append(select(both.c.record_id))
-    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 def next_prefix(prefix: str) -> str:

@@ -7,16 +7,6 @@ import pytest
 from test_studio_desktop import CUSTOMER_PHONE, PASSWORD, desktop_app, serving
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; the tests never download a browser
-
-
-@pytest.fixture
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -27,8 +17,7 @@ def studio(tmp_path, monkeypatch):
         yield base
 
 
-def test_a_simulated_call_pops_the_customer_on_the_agents_screen(browser, studio):
-    page = browser.new_page()
+def test_a_simulated_call_pops_the_customer_on_the_agents_screen(page, studio):
     page.goto(f"{studio}/login?next=/desktop")
     page.fill("input[name=user]", "li_na")
     page.fill("input[name=password]", PASSWORD)

@@ -296,3 +296,25 @@ def test_the_hotline_finds_a_caller_in_the_database_and_opens_a_ticket(store, bu
     assert ticket["category"] == "complaint" and ticket["call_id"]
     assert f"您的投诉已登记,工单号是 {ticket['id']},请您记录。" in said
     assert store.history(SYSTEM, "Ticket", ticket["id"])[0].user == "system"
+
+
+def test_times_are_kept_in_utc_whatever_zone_the_clock_gives(tmp_path):
+    """A clock in Shanghai time (the studio's --at) must not shift the stored times by eight hours."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import create_engine
+
+    from compiler import compile_project
+    from runtime.crm.records import RecordStore
+    from runtime.crm.users import SYSTEM
+
+    bundle = compile_project(["flows", "schemas"]).bundle
+    at = dt.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    store = RecordStore(create_engine(f"sqlite:///{tmp_path / 'crm.db'}"), bundle, now=lambda: at)
+    store.create_tables()
+    customer = store.create(SYSTEM, "Customer", {"name": "王小明", "phone": "13800138000"})
+    again = store.get(SYSTEM, "Customer", customer["id"])
+    assert again["created_at"] == at
+    (entry, *_) = store.history(SYSTEM, "Customer", customer["id"])
+    assert entry.at == at

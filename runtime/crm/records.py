@@ -48,7 +48,8 @@ class NotFound(Exception):
 
 class RecordStore:
     def __init__(self, engine: Engine, bundle: ir.Bundle, *, now: Callable[[], dt.datetime] = utcnow):
-        self.engine, self.bundle, self.now = engine, bundle, now
+        # Times are stored in UTC whatever zone the clock gives (SQLite keeps no zone of its own).
+        self.engine, self.bundle, self.now = engine, bundle, lambda: now().astimezone(UTC)
         self.metadata = crm_metadata(bundle)
         self.audit = audit_table(self.metadata)
         self.validator = Validator(bundle)

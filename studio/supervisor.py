@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from compiler import ir
-from runtime.crm.notifications import _state_histories
+from runtime.crm.notifications import state_histories
 from runtime.crm.permissions import may, row_filter
 from runtime.crm.sla import SlaClock, sla_clocks, time_left_ms
 from runtime.crm.users import User
@@ -72,7 +72,7 @@ def open_records(studio, user: User, now: dt.datetime) -> list[OpenRecord]:
             records = {row.id: dict(row._mapping) for row in connection.execute(query)}
             if not records:
                 continue
-            histories = _state_histories(connection, workflow.entity, records)
+            histories = state_histories(connection, workflow.entity, records)
             for record_id, record in records.items():
                 clocks = sla_clocks(bundle, workflow, histories[record_id], now)
                 left = time_left_ms(clocks)

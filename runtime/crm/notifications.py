@@ -147,7 +147,7 @@ def _run_workflow(connection: Connection, bundle: ir.Bundle, workflow: ir.Workfl
     records = {r.id: dict(r._mapping) for r in connection.execute(select(table).where(table.c.state.not_in(finals)))}
     if not records:
         return []
-    histories = _state_histories(connection, workflow.entity, records)
+    histories = state_histories(connection, workflow.entity, records)
     fired = _fired(connection, workflow.entity, records)
     fetch = _fetcher(connection, metadata)
     sent = []
@@ -158,7 +158,7 @@ def _run_workflow(connection: Connection, bundle: ir.Bundle, workflow: ir.Workfl
     return sent
 
 
-def _state_histories(connection: Connection, entity: str, records: dict[int, dict]) -> dict[int, list]:
+def state_histories(connection: Connection, entity: str, records: dict[int, dict]) -> dict[int, list]:
     """(when, state entered) per record from the audit log; the record's creation when it has none."""
     histories: dict[int, list] = {record_id: [] for record_id in records}
     query = (select(AUDIT.c.record_id, AUDIT.c.at, AUDIT.c.after)

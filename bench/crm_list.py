@@ -142,7 +142,7 @@ def run(kind: str, rows: int, runs: int, bundle) -> dict[str, tuple[float, float
             with admin.begin() as connection:
                 connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
             engine = sa.create_engine(admin.url, connect_args={
-                "options": f"-csearch_path={schema} -cmaintenance_work_mem=512MB"})
+                "options": f"-csearch_path={schema} -cmaintenance_work_mem=512MB -cwork_mem=256MB"})
         try:
             store = RecordStore(engine, bundle)
             seconds = fill(store, rows)

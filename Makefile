@@ -19,12 +19,16 @@ $(STAMP): pyproject.toml $(SYSTEM)
 	touch $(STAMP)
 
 # The studio on the example project until Ctrl-C: demo log-ins printed, demo records in an empty
-# CRM, Asterisk if the sandbox answers (FLOWDESK_ARI_PASSWORD) else the simulated telephony, and
-# the clock started at 10:00 today in Shanghai so the hotline puts callers through to agents.
+# CRM, and the clock started at 10:00 today in Shanghai so the hotline puts callers through to
+# agents. When the Asterisk sandbox runs (scripts/asterisk-sandbox start) it answers real calls
+# there, with the sandbox's password and agents' lines that pick up by themselves; otherwise the
+# calls are simulated from the agent desktop.
 run: $(STAMP)
 	$(BIN)/flowdesk check flows schemas
 	$(BIN)/flowdesk compile flows schemas -o build/bundle.json
 	$(BIN)/flowdesk test flows --coverage
+	FLOWDESK_ARI_PASSWORD="$${FLOWDESK_ARI_PASSWORD:-flowdesk}" \
+	FLOWDESK_AGENT_DIAL="$${FLOWDESK_AGENT_DIAL:-Local/{extension}@flowdesk-auto-agents/n}" \
 	$(BIN)/flowdesk studio --project . --demo --telephony auto \
 		--at "$$(TZ=Asia/Shanghai date +%F) 10:00" --tz Asia/Shanghai
 

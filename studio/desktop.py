@@ -218,7 +218,8 @@ def call_html(request: Request, user: User, call: Reserved | None, phase: str) -
     """The call bar: ringing (answer, decline), talking (hang up), ended (wrap-up code)."""
     live = telephony(request)
     return _fragment(request, "desktop_call.html", call=call, phase=phase, wrapup_codes=live.wrapup_codes,
-                     queue_title=_queue_title(live.bundle, call.queue if call else None))
+                     queue_title=_queue_title(live.bundle, call.queue if call else None),
+                     answers_on_desk=getattr(live, "answers_on_desk", True))
 
 
 def _queue_title(bundle: ir.Bundle, queue: str | None) -> str:

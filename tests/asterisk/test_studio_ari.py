@@ -131,6 +131,7 @@ def test_a_real_call_pops_the_desktop_connects_and_ends_in_after_call_work(aster
                 assert popped_at - rung_at < 1.0, "the pop came late"
                 assert "王小明" in pop and "畅享 99" in pop  # the customer, from the studio's CRM
                 assert CUSTOMER_PHONE in ringing and f'data-call-id="{call}"' in ringing
+                assert 'id="answer"' not in ringing and "请在话机上接听" in ringing  # the phone answers, not the page
 
                 await phone.answer()
                 talking, _ = await next_event(inbox, "call", 'class="call talking"')

@@ -75,7 +75,9 @@ def live_studio(tmp_path):
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in the main thread
+# while it is open, and the tests after the browser tests start event loops of their own.
+@pytest.fixture(scope="module")
 def chromium():
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/system-packages) to run the "

@@ -97,8 +97,11 @@ def test_the_list_follows_the_clock(app, clock):
     log_in(client, "zhao_min")
     assert rows(client.get("/supervisor").text)[first["id"]].startswith('<tr class="running"')
     clock.now = local(23, 13, 30)
-    line = rows(client.get("/supervisor").text)[first["id"]]
+    again = client.get("/supervisor").text
+    line = rows(again)[first["id"]]
     assert line.startswith('<tr class="breached"') and "超时 0小时30分" in line
+    # The open page fetches itself again every 30 s and swaps in the list: the same request as above.
+    assert 'hx-get="/supervisor" hx-trigger="every 30s" hx-select="#sla"' in again
 
 
 def test_no_open_tickets_says_so(app):

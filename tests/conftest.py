@@ -5,6 +5,7 @@ FLOWDESK_TEST_POSTGRES names.  Each test gets a schema of its own, dropped after
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -13,14 +14,13 @@ import pytest
 POSTGRES = os.environ.get("FLOWDESK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'flowdesk.db'}"
-        return
+@contextlib.contextmanager
+def postgres_schema(prefix: str = "t"):
+    """A PostgreSQL schema of its own (others' tests share the database), dropped afterwards:
+    the URL whose connections use it."""
     import sqlalchemy
 
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sqlalchemy.create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://"))
     with admin.begin() as connection:
         connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
@@ -30,3 +30,29 @@ def database_url(request, tmp_path):
         with admin.begin() as connection:
             connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextlib.contextmanager
+def database_engine(kind: str, folder, prefix: str = "t"):
+    """An engine on a new SQLite file in `folder`, or on a new PostgreSQL schema; disposed afterwards."""
+    import sqlalchemy
+
+    with contextlib.ExitStack() as stack:
+        if kind == "sqlite":
+            url = f"sqlite:///{folder / 'crm.db'}"
+        else:
+            url = stack.enter_context(postgres_schema(prefix)).replace("postgresql://", "postgresql+psycopg://")
+        engine = sqlalchemy.create_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'flowdesk.db'}"
+        return
+    with postgres_schema() as url:
+        yield url

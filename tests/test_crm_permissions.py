@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime
 import random
-import uuid
 
 import pytest
 import sqlalchemy
@@ -17,7 +16,7 @@ from runtime.crm.permissions import (Forbidden, RuleError, check_roles, forbidde
 from runtime.crm.tables import crm_metadata, table_name
 from runtime.crm.users import SYSTEM, users_from_bundle
 
-from tests.conftest import POSTGRES
+from tests.conftest import database_engine
 
 NOW = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.timezone.utc)
 TIERS = ["platinum", "gold", "star", "general"]
@@ -35,24 +34,8 @@ def people(bundle):
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def engine(request, tmp_path_factory):
-    if request.param == "sqlite":
-        engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path_factory.mktemp('perm') / 'crm.db'}")
+    with database_engine(request.param, tmp_path_factory.mktemp("perm"), "perm") as engine:
         yield engine
-        engine.dispose()
-        return
-    schema = f"perm_{uuid.uuid4().hex[:10]}"
-    url = POSTGRES.replace("postgresql://", "postgresql+psycopg://")
-    admin = sqlalchemy.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    engine = sqlalchemy.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")

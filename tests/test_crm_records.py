@@ -3,7 +3,6 @@ fields, permissions, workflow moves, and flows whose lookups read the database."
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -19,10 +18,9 @@ from runtime.crm.users import SYSTEM, users_from_bundle
 from runtime.crm.validation import Validator, from_form
 
 from ir_helpers import const, op, var  # noqa: E402
+from tests.conftest import database_engine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-POSTGRES = os.environ.get("FLOWDESK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-POSTGRES_URL = POSTGRES.replace("postgresql://", "postgresql+psycopg://")
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
@@ -35,23 +33,8 @@ def bundle():
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def engine(request, tmp_path_factory):
     """One database per test module: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        engine = sa.create_engine(f"sqlite:///{tmp_path_factory.mktemp('crm') / 'crm.db'}")
+    with database_engine(request.param, tmp_path_factory.mktemp("crm"), "crm") as engine:
         yield engine
-        engine.dispose()
-        return
-    schema = f"crm_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = sa.create_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 class Clock:

@@ -3,7 +3,6 @@ SLA tick that turns them into notices on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime
-import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,7 +13,7 @@ from runtime.crm import audit, notifications
 from runtime.crm.sla import due_actions, sla_clocks, time_left_ms
 from runtime.crm.tables import crm_metadata, table_name
 from runtime.crm.users import SYSTEM, users_from_bundle
-from tests.conftest import POSTGRES
+from tests.conftest import database_engine
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOUR = 3_600_000
@@ -208,24 +207,8 @@ UTC = datetime.timezone.utc
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def engine(request, tmp_path_factory):
     """A database per module and kind: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        made = sqlalchemy.create_engine(f"sqlite:///{tmp_path_factory.mktemp('sla') / 'crm.db'}")
-        yield made
-        made.dispose()
-        return
-    schema = f"sla_{uuid.uuid4().hex[:10]}"
-    url = POSTGRES.replace("postgresql://", "postgresql+psycopg://")
-    admin = sqlalchemy.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    made = sqlalchemy.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield made
-    finally:
-        made.dispose()
-        with admin.begin() as conn:
-            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with database_engine(request.param, tmp_path_factory.mktemp("sla"), "sla") as engine:
+        yield engine
 
 
 @pytest.fixture

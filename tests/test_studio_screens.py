@@ -3,7 +3,6 @@ permissions refused on the server.  SQLite throughout; create and list also on P
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import shutil
 import stat
@@ -21,9 +20,9 @@ from runtime.crm.listing import ListQuery  # noqa: E402
 from runtime.crm.users import SYSTEM  # noqa: E402
 from studio.app import StudioError, create_app  # noqa: E402
 from studio.auth import Throttle  # noqa: E402
+from tests.conftest import postgres_schema
 
 REPO = Path(__file__).resolve().parent.parent
-POSTGRES = os.environ.get("FLOWDESK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "correct horse"
 # Monday 23 November 2026, 10:00 in Shanghai: inside office hours.
 NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)
@@ -490,16 +489,8 @@ def test_the_default_database_is_the_projects(tmp_path):
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    schema = f"studio_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("studio") as url:
+        yield url
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

@@ -73,6 +73,9 @@ def trend(xs: list[str], upper: list[Series], lower: list[Series], upper_title: 
         if percent:
             top.set_ylim(0, 105)
             top.yaxis.set_major_formatter(PercentFormatter())
+        else:
+            top.set_ylim(bottom=0)
+            top.yaxis.get_major_locator().set_params(integer=True)
         bottom.set_ylim(bottom=0)
         bottom.yaxis.get_major_locator().set_params(integer=True)
         _label_x(bottom, xs)

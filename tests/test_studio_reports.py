@@ -26,9 +26,11 @@ from test_studio_app import MONDAY_10, PASSWORD, SHANGHAI, Clock, local, log_in,
 TARGETS = {"general": 20.0, "vip": 15.0, "complaints": 20.0, "business": 20.0}   # flows/queues.flow
 
 
-@pytest.fixture(autouse=True)
-def secret(monkeypatch):
-    monkeypatch.setenv("FLOWDESK_SECRET", "reports-tests")
+@pytest.fixture(autouse=True, scope="module")
+def secret():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLOWDESK_SECRET", "reports-tests")
+        yield
 
 
 def reports_app(folder, url: str):
@@ -107,11 +109,16 @@ def shown_seconds(value):
 
 # ------------------------------------------------------------------ /reports
 
-@pytest.fixture
-def app(tmp_path, sqlite_url):
-    made = reports_app(tmp_path, sqlite_url)
-    seed(sqlite_url)
-    return made
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """One studio over the seeded log for the tests that only read it (a studio takes seconds to start)."""
+    folder = tmp_path_factory.mktemp("reports")
+    url = f"sqlite:///{folder / 'studio.db'}"
+    made = reports_app(folder, url)
+    seed(url)
+    made.state.url = url
+    yield made
+    made.state.studio.engine.dispose()
 
 
 @pytest.fixture
@@ -162,8 +169,8 @@ def check_figures_match_the_kpis(client: TestClient, url: str) -> None:
     assert agents[("li_na", "2026-11-23 09:00")]["ready_s"] == "3600.0"   # until now (10:00), not midnight
 
 
-def test_the_report_shows_the_figures_runtime_kpis_compute_for_the_period(supervisor, sqlite_url):
-    check_figures_match_the_kpis(supervisor, sqlite_url)
+def test_the_report_shows_the_figures_runtime_kpis_compute_for_the_period(app, supervisor):
+    check_figures_match_the_kpis(supervisor, app.state.url)
 
 
 @pytest.fixture
@@ -233,14 +240,14 @@ def test_the_charts_are_svg_with_a_series_per_queue(supervisor):
     assert "就绪" in pie and "话后整理" in pie
 
 
-def test_the_csv_is_what_flowdesk_report_writes_for_the_same_period(supervisor, sqlite_url):
+def test_the_csv_is_what_flowdesk_report_writes_for_the_same_period(app, supervisor):
     query = {"from": "2026-11-22", "to": "2026-11-23", "interval": "hour"}
     queues = supervisor.get("/reports/queues.csv", params=query)
     agents = supervisor.get("/reports/agents.csv", params={**query, "agent": "li_na"})
     assert queues.status_code == agents.status_code == 200
     assert queues.headers["content-type"].startswith("text/csv")
     assert 'filename="queues-2026-11-22-2026-11-23.csv"' in queues.headers["content-disposition"]
-    log = EventLog(sqlite_url)
+    log = EventLog(app.state.url)
     since = local(22, 0)
     assert queues.text == render_csv(queue_rows(log, since, MONDAY_10, None, "hour", SHANGHAI, TARGETS), QUEUE_COLUMNS)
     assert agents.text == render_csv(agent_rows(log, since, MONDAY_10, "li_na", "hour", SHANGHAI), AGENT_COLUMNS)
@@ -389,7 +396,7 @@ def test_staffing_per_interval_equals_agents_needed_and_the_target_and_aht_can_c
     assert csv.text.splitlines()[2].startswith("general,2026-11-23 08:15,30,120.0,240.0,8.000,")
 
 
-def test_the_360_calls_an_hour_example_needs_29_agents_not_28(app, sqlite_url):
+def test_the_360_calls_an_hour_example_needs_29_agents_not_28(busy_app, sqlite_url):
     """360 calls an hour of 240 s each is 24 Erlangs: by the Erlang C formula 28 agents answer 76.1%
     within 20 s, so 80/20 takes 29 (84.0%).  The history: 90 calls in a quarter of an hour, each
     handled in 240 s, on Sunday afternoon."""
@@ -399,7 +406,7 @@ def test_the_360_calls_an_hour_example_needs_29_agents_not_28(app, sqlite_url):
     log.write([row for n in range(90) for row in visit(1000 + n, "business", local(22, 14, 0) + dt.timedelta(seconds=10 * n),
                                                        "answered", 1, talk_s=180, wrap_s=60, agent="liu_yang")])
     log.engine.dispose()
-    client = client_for(app, "zhou_qiang")
+    client = client_for(busy_app, "zhou_qiang")
     rows = staffing(client, queue="business", **{"from": "2026-11-22"})["rows"]
     assert rows["2026-11-22 14:00"] == {"offered": "90", "calls_per_hour": "360.0", "aht_s": "240.0",
                                         "erlangs": "24.00", "agents": "29", "service_level": "84.0%",

@@ -273,3 +273,24 @@ def test_nobody_logged_in_is_sent_to_log_in(app):
     answer = TestClient(app).get("/workspace", follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
 
+
+
+def test_a_file_that_is_not_utf8_is_not_opened(app, project):
+    (project / "flows" / "legacy.flow").write_bytes("# 旧文件\n".encode("gbk"))
+    client, _ = supervisor(app)
+    page = client.get("/workspace/file", params={"path": "flows/legacy.flow"})
+    assert page.status_code == 400 and "不是 UTF-8 文本" in page.text
+
+
+def test_a_text_too_long_to_check_is_refused(app, project):
+    client, token = supervisor(app)
+    saved = (project / HOTLINE).read_text(encoding="utf-8")
+    text = "#" * (workspace.MAX_TEXT + 1)
+    answer = client.post("/workspace/check", data={"path": HOTLINE, "text": text}, headers={"X-CSRF-Token": token})
+    assert answer.status_code == 413 and "文本太长" in answer.text
+    form = editor_form(client, HOTLINE) | {"text": text}
+    assert client.post("/workspace/save", data=form).status_code == 413
+    # Beyond what a form field may carry at all: the same answer, not a bare error.
+    huge = client.post("/workspace/save", data=form | {"text": "号" * (workspace.MAX_FORM_FIELD // 3)})
+    assert huge.status_code == 413 and "文本太长" in huge.text
+    assert (project / HOTLINE).read_text(encoding="utf-8") == saved

@@ -149,13 +149,12 @@ def compile_with(project: Path, environment: str | None, texts: dict[Path, str] 
     return compile_project([project / folder for folder in FOLDERS], environment=environment, texts=texts)
 
 
-def check_text(project: Path, environment: str | None, path: str, target: Path, text: str,
-               draw: bool = True) -> Check:
+def check_text(project: Path, environment: str | None, path: str, target: Path, text: str) -> Check:
     """Compiles the project with `text` in place of the file `path`; nothing is written."""
     result = compile_with(project, environment, {target: text})
     problems = [Problem(d, render(d, result.sources.text_of(d.file)), d.file == path) for d in result.diagnostics]
     problems.sort(key=lambda p: not p.here)     # this file's first, in the compiler's order
-    pictures = pictures_of(result, path) if draw and result.bundle is not None else None
+    pictures = pictures_of(result, path) if result.bundle is not None else None
     return Check(result, problems, pictures)
 
 

@@ -36,6 +36,7 @@ from starlette.templating import Jinja2Templates
 
 from compiler import compile_project, ir
 from runtime.crm import users
+from runtime.times import utcnow
 from studio import auth
 
 HERE = Path(__file__).parent
@@ -45,10 +46,6 @@ log = logging.getLogger("flowdesk.studio")
 
 class StudioError(Exception):
     """The studio cannot start; the message says why and what to fix."""
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def in_utc(clock: Callable[[], dt.datetime]) -> Callable[[], dt.datetime]:
@@ -132,7 +129,7 @@ def create_app(project: Path, *, db_url: str | None = None, extra_routes=(), on_
     `on_startup` hooks get the app when the server starts, after the telephony; `clock() -> aware
     datetime` is "now"; `ari`: the ARI settings (`flowdesk.serve.ServeSettings`) for calls on
     Asterisk, None for the simulated telephony."""
-    from studio import desktop, screens, supervisor
+    from studio import desktop, reports, screens, supervisor
 
     project = Path(project).resolve()
     bundle = compile_bundle(project, environment)
@@ -148,6 +145,7 @@ def create_app(project: Path, *, db_url: str | None = None, extra_routes=(), on_
         *extra_routes,
         *[route for route in desktop.routes if id(route) not in given],
         *supervisor.routes,
+        *reports.routes,
         *screens.routes,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
@@ -165,7 +163,8 @@ def create_app(project: Path, *, db_url: str | None = None, extra_routes=(), on_
 
 def workplaces(bundle: ir.Bundle, user: users.User | None) -> list[tuple[str, str, str]]:
     """(address, title, key) of the pages the user works on beside the CRM's lists: the desktop for
-    agents who take queue calls, the SLA list for team leads and supervisors."""
+    agents who take queue calls, the SLA list for team leads and supervisors, reports and staffing."""
+    from studio.reports import REPORT_ROLES, STAFFING_ROLES
     from studio.supervisor import may_supervise
 
     if user is None:
@@ -176,6 +175,10 @@ def workplaces(bundle: ir.Bundle, user: users.User | None) -> list[tuple[str, st
         out.append(("/desktop", "坐席工作台", "desktop"))
     if may_supervise(user):
         out.append(("/supervisor", "SLA 监控", "supervisor"))
+    if user.has_role(*REPORT_ROLES):
+        out.append(("/reports", "历史报表", "reports"))
+    if user.has_role(*STAFFING_ROLES):
+        out.append(("/staffing", "排班测算", "staffing"))
     return out
 
 

@@ -28,7 +28,8 @@ from runtime.ari.media import Media
 from runtime.callcenter import CallCenter, Crm
 from runtime.engine import EngineOptions
 from runtime.storage import EventLog
-from studio.telephony import NOT_READY_REASONS, WRAPUP_CODES, LiveCallCenter, TelephonyError, utcnow
+from runtime.times import utcnow
+from studio.telephony import NOT_READY_REASONS, WRAPUP_CODES, LiveCallCenter, TelephonyError
 
 log = logging.getLogger("flowdesk.telephony")
 
@@ -49,6 +50,7 @@ class AsteriskCallCenter(LiveCallCenter):
                          not_ready_reasons=not_ready_reasons)
         self.edge = edge
         self.center = edge.center   # the simulated centre the base class made is never used
+        self.log_writer = edge.log_writer
         self._hang_ups: set[asyncio.Task] = set()
         edge.on_media = self._observe
 

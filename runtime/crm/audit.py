@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.engine import Connection
 
+from runtime.times import as_utc
 from runtime.values import plain
 
 AUDIT_TABLE = "crm_audit"
@@ -89,16 +90,11 @@ def write(connection: Connection, table: Table, *, at: dt.datetime, user: str, e
 def history(connection: Connection, table: Table, entity: str, record_id: int) -> list[AuditEntry]:
     """A record's changes, oldest first."""
     query = (select(table).where(table.c.entity == entity, table.c.record_id == record_id).order_by(table.c.id))
-    return [AuditEntry(**{**row._mapping, "at": _utc(row.at)}) for row in connection.execute(query)]
+    return [AuditEntry(**{**row._mapping, "at": as_utc(row.at)}) for row in connection.execute(query)]
 
 
 def last_change(connection: Connection, table: Table, entity: str, record_id: int) -> AuditEntry | None:
     query = (select(table).where(table.c.entity == entity, table.c.record_id == record_id)
              .order_by(table.c.id.desc()).limit(1))
     row = connection.execute(query).first()
-    return AuditEntry(**{**row._mapping, "at": _utc(row.at)}) if row else None
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    """SQLite gives back naive times; they were written in UTC."""
-    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
+    return AuditEntry(**{**row._mapping, "at": as_utc(row.at)}) if row else None

@@ -29,6 +29,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 from compiler import ir
 from runtime.crm import search
 from runtime.crm.validation import Invalid
+from runtime.times import as_utc
 from runtime.values import plain
 
 if TYPE_CHECKING:
@@ -193,8 +194,7 @@ def _decode(cursor: str | None, sort: str, descending: bool, column) -> tuple[An
 
 def _typed(kind, value: Any) -> Any:
     if isinstance(kind, DateTime):
-        moment = dt.datetime.fromisoformat(value)
-        return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+        return as_utc(dt.datetime.fromisoformat(value))
     if isinstance(kind, Date):
         return dt.date.fromisoformat(value)
     if isinstance(kind, Numeric):

@@ -36,6 +36,7 @@ from compiler import schema_diff as sd
 from runtime.crm import notifications, search, users
 from runtime.crm.audit import audit_table
 from runtime.crm.tables import crm_metadata, link_table_name, table_name
+from runtime.times import utcnow
 from runtime.values import coerce
 
 versions_table = Table(
@@ -78,10 +79,6 @@ class Version:
     entities: dict[str, ir.Entity]
     workflows: dict[str, ir.Workflow]
     changes: list[str]
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def migrate(engine: Engine, bundle: ir.Bundle, *, allow_loss: bool = False, dry_run: bool = False,

@@ -21,6 +21,7 @@ from runtime.crm.permissions import LinkedRecord, entity_title
 from runtime.crm.sla import DueAction, due_actions, sla_clocks, workflow_hours
 from runtime.crm.tables import table_name
 from runtime.crm.workflows import recipients
+from runtime.times import as_utc
 from runtime.values import Scope
 
 UTC = dt.timezone.utc
@@ -107,7 +108,7 @@ def for_agent(connection: Connection, agent: str, *, limit: int = 100, unread_on
     if unread_only:
         query = query.where(NOTIFICATIONS.c.read_at.is_(None))
     rows = connection.execute(query.order_by(NOTIFICATIONS.c.id.desc()).limit(limit))
-    return [Notification(**{**r._mapping, "at": _utc(r.at), "read_at": _utc(r.read_at)}) for r in rows]
+    return [Notification(**{**r._mapping, "at": as_utc(r.at), "read_at": as_utc(r.read_at)}) for r in rows]
 
 
 def mark_read(connection: Connection, agent: str, at: dt.datetime, ids: list[int] | None = None) -> int:
@@ -166,10 +167,10 @@ def state_histories(connection: Connection, entity: str, records: dict[int, dict
                     AUDIT.c.record_id.in_(list(records)))
              .order_by(AUDIT.c.record_id, AUDIT.c.id))
     for record_id, at, state in connection.execute(query):
-        histories[record_id].append((_utc(at), state))
+        histories[record_id].append((as_utc(at), state))
     for record_id, row in records.items():
         if not histories[record_id]:
-            histories[record_id] = [(_utc(row["created_at"]), row["state"])]
+            histories[record_id] = [(as_utc(row["created_at"]), row["state"])]
     return histories
 
 
@@ -222,10 +223,3 @@ def sla_message(bundle: ir.Bundle, workflow: ir.Workflow, row: dict, action: Due
 def _local(moment: dt.datetime, zone: str) -> str:
     from zoneinfo import ZoneInfo
     return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
-
-
-def _utc(moment: dt.datetime | None) -> dt.datetime | None:
-    """SQLite gives back naive times; they were written in UTC."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

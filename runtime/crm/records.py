@@ -27,15 +27,11 @@ from runtime.crm.tables import crm_metadata, link_table_name, table_name
 from runtime.crm.users import SYSTEM, User
 from runtime.crm.validation import Invalid, Validator, label, project_zone
 from runtime.values import record_matches
+from runtime.times import UTC, as_utc, utcnow
 
-UTC = dt.timezone.utc
 __all__ = ["RecordStore", "Invalid", "Conflict", "NotFound", "Forbidden", "TransitionRefused"]
 Forbidden = permissions.Forbidden
 TransitionRefused = workflows.TransitionRefused
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(UTC)
 
 
 class Conflict(Exception):
@@ -123,7 +119,7 @@ class RecordStore:
         record = dict(mapping)
         for name, value in record.items():
             if isinstance(value, dt.datetime):
-                record[name] = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+                record[name] = as_utc(value)
         return record
 
     # ------------------------------------------------------------------ writing

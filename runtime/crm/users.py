@@ -11,7 +11,6 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -20,6 +19,7 @@ from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, Text,
 from sqlalchemy.engine import Engine
 
 from compiler import ir
+from runtime.times import utcnow
 
 MIN_PASSWORD_LENGTH = 8
 DEMO_PASSWORD_LENGTH = 12
@@ -52,10 +52,6 @@ class AccountError(ValueError):
 def users_from_bundle(bundle: ir.Bundle) -> dict[str, User]:
     """Every agent of the project is a user, with the roles the project gives them."""
     return {name: User(name, agent.title, tuple(agent.roles)) for name, agent in bundle.agents.items()}
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def users_table(metadata: MetaData) -> Table:

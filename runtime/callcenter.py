@@ -15,6 +15,7 @@ Each call keeps the bundle it started with, to its end, when a new bundle is `pu
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import heapq
 import itertools
@@ -525,3 +526,33 @@ _ACD: dict[type, Callable] = {
     a.CallAbandoned: CallCenter._acd_abandoned, a.CallEnded: CallCenter._acd_talk_ended,
     a.AgentStateChanged: CallCenter._acd_agent_state,
 }
+
+
+class LogWriter:
+    """Writes a running call centre's event-log rows off the event loop, every `every_s` seconds,
+    and forgets the calls that ended.  `run()` is the loop; `finish()` (after the loop was
+    cancelled) lets a write in progress end and writes what is left, so no row is lost on a stop."""
+
+    def __init__(self, center: CallCenter, event_log, every_s: float = 0.25):
+        self.center, self.event_log, self.every_s = center, event_log, every_s
+        self._writing: asyncio.Future | None = None
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every_s)
+            rows = self.center.take_rows()
+            if rows and self.event_log is not None:
+                # Shielded: cancelling the loop must not cut a batch in two (the thread goes on anyway).
+                self._writing = asyncio.ensure_future(asyncio.to_thread(self.event_log.write, rows))
+                await asyncio.shield(self._writing)
+            self.center.forget_ended()
+
+    async def finish(self) -> None:
+        if self._writing is not None:
+            await asyncio.gather(self._writing, return_exceptions=True)
+        self.write_now()
+
+    def write_now(self) -> None:
+        rows = self.center.take_rows()
+        if rows and self.event_log is not None:
+            self.event_log.write(rows)

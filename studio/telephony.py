@@ -30,8 +30,9 @@ from compiler import ir
 from runtime import acd_actions as a
 from runtime import commands as c
 from runtime import engine
-from runtime.callcenter import CallCenter, Crm, Media, MemoryCrm
+from runtime.callcenter import CallCenter, Crm, LogWriter, Media, MemoryCrm
 from runtime.storage import Call, CallbackTask, CallEvent, EventLog
+from runtime.times import utcnow
 
 log = logging.getLogger("flowdesk.telephony")
 
@@ -215,10 +216,6 @@ class DesktopHub:
 
 # ---------------------------------------------------------------------- the simulated telephony
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 @dataclass(order=True)
 class _Callback:
     at: dt.datetime
@@ -242,6 +239,7 @@ class LiveCallCenter:
         self.center = CallCenter(bundle, epoch=clock(), crm=self.crm, http=lambda request: NO_HTTP,
                                  prompt_ms=prompt_ms or (lambda command: DEMO_PROMPT_MS),
                                  options=engine.SIMULATION_OPTIONS, test=True)
+        self.log_writer = LogWriter(self.center, event_log, WRITE_EVERY_S)
         self.hub = DesktopHub(bundle)
         self.wrapup_codes = dict(wrapup_codes)
         self.not_ready_reasons = dict(not_ready_reasons)
@@ -257,14 +255,14 @@ class LiveCallCenter:
         """Run the clock and the event-log writer until `stop()`."""
         self._wake = asyncio.Event()
         await asyncio.to_thread(self.load_callbacks)
-        self._tasks = [asyncio.create_task(self._run_clock()), asyncio.create_task(self._write_log())]
+        self._tasks = [asyncio.create_task(self._run_clock()), asyncio.create_task(self.log_writer.run())]
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        self.write_rows()
+        await self.log_writer.finish()
 
     def step(self) -> None:
         """Let the clock catch up, press the callers' keys that are due, tell the desktops."""
@@ -295,19 +293,9 @@ class LiveCallCenter:
                 log.exception("the simulated telephony failed a step")
             self._wake.clear()
 
-    async def _write_log(self) -> None:
-        while True:
-            await asyncio.sleep(WRITE_EVERY_S)
-            rows = self.center.take_rows()
-            if rows and self.event_log is not None:
-                await asyncio.to_thread(self.event_log.write, rows)
-            self.center.forget_ended()
-
     def write_rows(self) -> None:
         """Write the event log rows now (tests, shutdown)."""
-        rows = self.center.take_rows()
-        if rows and self.event_log is not None:
-            self.event_log.write(rows)
+        self.log_writer.write_now()
 
     # ------------------------------------------------------------------ callers
 

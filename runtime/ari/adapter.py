@@ -28,7 +28,7 @@ from runtime.ari.client import AriClient, AriError
 from runtime.ari.events import EventStream, resource_ids
 from runtime.ari.lanes import SAVED_STATE, Lane
 from runtime.ari.media import Media
-from runtime.callcenter import CallCenter
+from runtime.callcenter import CallCenter, LogWriter
 from runtime.engine import CallState
 from runtime.events import HttpFailed, HttpReply
 from runtime.storage import EventLog
@@ -70,6 +70,7 @@ class AriEdge:
         self.center.http_async = self._http
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self.log_writer = LogWriter(self.center, self.event_log)
         self.faults = 0
 
     # ------------------------------------------------------------------ running
@@ -77,7 +78,7 @@ class AriEdge:
     async def run(self) -> None:
         """Serve calls until `close()`."""
         await self.client.open()
-        self._tasks = [asyncio.create_task(coro) for coro in (self.stream.run(), self._clock(), self._writer())]
+        self._tasks = [asyncio.create_task(coro) for coro in (self.stream.run(), self._clock(), self.log_writer.run())]
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def close(self) -> None:
@@ -85,7 +86,7 @@ class AriEdge:
         for task in self._tasks + [lane.task for lane in self.lanes.values() if lane.task]:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._write_rows()
+        await self.log_writer.finish()
         await self.client.close()
 
     # ------------------------------------------------------------------ routing
@@ -289,15 +290,3 @@ class AriEdge:
                 self.lanes[call_id].put("event", event)
         asyncio.get_running_loop().create_task(send())
 
-    async def _writer(self) -> None:
-        while True:
-            await asyncio.sleep(0.25)
-            rows = self.center.take_rows()
-            if rows and self.event_log is not None:
-                await asyncio.to_thread(self.event_log.write, rows)
-            self.center.forget_ended()
-
-    def _write_rows(self) -> None:
-        rows = self.center.take_rows()
-        if rows and self.event_log is not None:
-            self.event_log.write(rows)

@@ -51,7 +51,10 @@ def test_first_migrate_uses_the_projects_database_shared_with_the_call_log(proje
     assert run(str(project / "schemas")) == 0
     database = project / ".flowdesk" / "flowdesk.db"
     out = capsys.readouterr().out
-    assert out == f"  create table crm_customer\nmigrated sqlite:///{database} to version 1\n"
+    # The entity's table, then the store's own: the audit log, notices, SLA events and log-ins.
+    assert out == ("  create table crm_customer\n  create table crm_audit\n  create table crm_notifications\n"
+                   "  create table crm_sla_events\n  create table crm_users\n"
+                   f"migrated sqlite:///{database} to version 1\n")
     names = inspect(create_engine(f"sqlite:///{database}")).get_table_names()
     assert {"crm_customer", "crm_schema_versions", "calls"} <= set(names)
 

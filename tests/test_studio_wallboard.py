@@ -215,8 +215,12 @@ def test_todays_numbers_are_the_event_logs_kpis_and_a_call_that_just_ended_count
         on_loop(app, live.write_rows)
         now = app.state.studio.clock()
         midnight = now.astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
-        logged = live.event_log.queue_visits(midnight.astimezone(dt.timezone.utc), now + dt.timedelta(minutes=1),
-                                             "general")
+
+        def written():   # the log's own writer may still be writing the rows it took a moment ago
+            visits = live.event_log.queue_visits(midnight.astimezone(dt.timezone.utc),
+                                                 now + dt.timedelta(minutes=1), "general")
+            return visits if len(visits) == 4 and all(v.outcome for v in visits) else None
+        logged = wait_for(written)
         # The log keeps UTC, and SQLite hands it back without the zone.
         for visit in logged:
             visit.enqueued_at = visit.enqueued_at.replace(tzinfo=dt.timezone.utc)

@@ -129,7 +129,7 @@ def create_app(project: Path, *, db_url: str | None = None, extra_routes=(), on_
     `on_startup` hooks get the app when the server starts, after the telephony; `clock() -> aware
     datetime` is "now"; `ari`: the ARI settings (`flowdesk.serve.ServeSettings`) for calls on
     Asterisk, None for the simulated telephony."""
-    from studio import desktop, reports, screens, supervisor
+    from studio import desktop, reports, screens, supervisor, wallboard, workspace
 
     project = Path(project).resolve()
     bundle = compile_bundle(project, environment)
@@ -145,7 +145,9 @@ def create_app(project: Path, *, db_url: str | None = None, extra_routes=(), on_
         *extra_routes,
         *[route for route in desktop.routes if id(route) not in given],
         *supervisor.routes,
+        *wallboard.routes,
         *reports.routes,
+        *workspace.routes,
         *screens.routes,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
@@ -163,9 +165,10 @@ def create_app(project: Path, *, db_url: str | None = None, extra_routes=(), on_
 
 def workplaces(bundle: ir.Bundle, user: users.User | None) -> list[tuple[str, str, str]]:
     """(address, title, key) of the pages the user works on beside the CRM's lists: the desktop for
-    agents who take queue calls, the SLA list for team leads and supervisors, reports and staffing."""
+    agents who take queue calls, the SLA list for team leads and supervisors, reports and staffing, the flow editor."""
     from studio.reports import REPORT_ROLES, STAFFING_ROLES
     from studio.supervisor import may_supervise
+    from studio.workspace import may_edit
 
     if user is None:
         return []
@@ -175,10 +178,13 @@ def workplaces(bundle: ir.Bundle, user: users.User | None) -> list[tuple[str, st
         out.append(("/desktop", "坐席工作台", "desktop"))
     if may_supervise(user):
         out.append(("/supervisor", "SLA 监控", "supervisor"))
+        out.append(("/wallboard", "实时看板", "wallboard"))
     if user.has_role(*REPORT_ROLES):
         out.append(("/reports", "历史报表", "reports"))
     if user.has_role(*STAFFING_ROLES):
         out.append(("/staffing", "排班测算", "staffing"))
+    if may_edit(user):
+        out.append(("/workspace", "流程编辑", "workspace"))
     return out
 
 

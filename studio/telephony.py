@@ -137,6 +137,9 @@ class DesktopHub:
         self.bundle = bundle
         self.desks: dict[str, _Desk] = {name: _Desk() for name in bundle.agents}
         self._subscribers: dict[str, list[asyncio.Queue]] = {}
+        # Told after each step, once the desks are up to date (the wallboard); a watcher's fault
+        # is logged and never stops the calls.
+        self.watchers: list[Callable[[], None]] = []
 
     def subscribe(self, agent: str) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue(SUBSCRIBER_BACKLOG)
@@ -171,6 +174,11 @@ class DesktopHub:
         for agent, desk in self.desks.items():
             self._follow_call(center, agent, desk)
             self._follow_state(center, agent, desk)
+        for watch in self.watchers:
+            try:
+                watch()
+            except Exception:
+                log.exception("a watcher of the call centre failed")
 
     def _reserved(self, center: CallCenter, at: dt.datetime, ring: a.RingAgent) -> None:
         call = center.calls.get(ring.call_id)

@@ -14,8 +14,8 @@ Where the numbers come from:
 - Today: runtime.kpis.queue_kpis over the event log's queue visits since local midnight, merged
   with the visits the centre has not written yet, so a call that ended a moment ago counts.
 
-The board learns of changes by watching the telephony's `hub.observe`, which every edge (the
-simulated one and Asterisk's) calls after each step of the centre.  A change (a call queues, is
+The board learns of changes as a watcher of the telephony's hub, which every edge (the simulated
+one and Asterisk's) tells after each step of the centre.  A change (a call queues, is
 answered or abandons; an agent changes state) wakes every open board; pushes are coalesced to
 at most `PUSHES_PER_S` a second, and a board that came out the same is not sent again.
 """
@@ -34,6 +34,7 @@ from starlette.routing import Route
 from compiler import ir
 from runtime.kpis import QueueKpis, interval_start, queue_kpis
 from runtime.storage import QueueVisit
+from runtime.times import as_utc
 from studio import auth, render
 from studio.supervisor import may_supervise
 
@@ -62,19 +63,12 @@ class Visit:
 
     @classmethod
     def of(cls, row: QueueVisit) -> "Visit":
-        return cls(row.call_id, row.queue, _utc(row.enqueued_at), row.outcome, _utc(row.left_at),
-                   _utc(row.talk_ended_at), _utc(row.wrapup_ended_at), row.hold_ms or 0)
+        return cls(row.call_id, row.queue, as_utc(row.enqueued_at), row.outcome, as_utc(row.left_at),
+                   as_utc(row.talk_ended_at), as_utc(row.wrapup_ended_at), row.hold_ms or 0)
 
     @property
     def key(self) -> tuple:
         return (self.call_id, self.queue, self.enqueued_at)
-
-
-def _utc(at: dt.datetime | None) -> dt.datetime | None:
-    """The event log keeps UTC; SQLite hands it back without a zone."""
-    if at is None:
-        return None
-    return at.replace(tzinfo=dt.timezone.utc) if at.tzinfo is None else at.astimezone(dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -196,20 +190,7 @@ class Wallboard:
         self._seen: LiveView | None = None
         self._made: tuple | None = None          # ((version, day), board, html)
         self._lock = asyncio.Lock()
-        self._watch(live.hub)
-
-    def _watch(self, hub) -> None:
-        """Be told after each step of the centre.  The hub keeps no list of watchers, so the
-        board wraps the hub's `observe` (on this hub only)."""
-        observe = hub.observe
-
-        def observed(center, medias):
-            observe(center, medias)
-            try:
-                self.stepped()
-            except Exception:  # the board must never stop the telephony
-                log.exception("the wallboard could not read the call centre")
-        hub.observe = observed
+        live.hub.watchers.append(self.stepped)  # told after each step of the centre
 
     def stepped(self) -> None:
         view = live_view(self.live)

@@ -175,22 +175,10 @@ def test_the_report_shows_the_figures_runtime_kpis_compute_for_the_period(app, s
 
 @pytest.fixture
 def postgres_url():
-    import uuid
+    from conftest import postgres_schema
 
-    import sqlalchemy
-
-    from conftest import POSTGRES
-
-    schema = f"reports_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("reports") as url:
+        yield url
 
 
 def test_the_report_reads_the_same_figures_from_postgresql(tmp_path, postgres_url):

@@ -23,12 +23,12 @@ $(STAMP): pyproject.toml $(SYSTEM)
 # agents. When the Asterisk sandbox runs (scripts/asterisk-sandbox start) it answers real calls
 # there, with the sandbox's password and agents' lines that pick up by themselves; otherwise the
 # calls are simulated from the agent desktop.
+run: export FLOWDESK_ARI_PASSWORD ?= flowdesk
+run: export FLOWDESK_AGENT_DIAL ?= Local/{extension}@flowdesk-auto-agents/n
 run: $(STAMP)
 	$(BIN)/flowdesk check flows schemas
 	$(BIN)/flowdesk compile flows schemas -o build/bundle.json
 	$(BIN)/flowdesk test flows --coverage
-	FLOWDESK_ARI_PASSWORD="$${FLOWDESK_ARI_PASSWORD:-flowdesk}" \
-	FLOWDESK_AGENT_DIAL="$${FLOWDESK_AGENT_DIAL:-Local/{extension}@flowdesk-auto-agents/n}" \
 	$(BIN)/flowdesk studio --project . --demo --telephony auto \
 		--at "$$(TZ=Asia/Shanghai date +%F) 10:00" --tz Asia/Shanghai
 

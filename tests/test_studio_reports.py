@@ -175,7 +175,7 @@ def test_the_report_shows_the_figures_runtime_kpis_compute_for_the_period(app, s
 
 @pytest.fixture
 def postgres_url():
-    from conftest import postgres_schema
+    from tests.conftest import postgres_schema
 
     with postgres_schema("reports") as url:
         yield url

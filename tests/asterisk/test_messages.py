@@ -30,6 +30,10 @@ def loudness(path) -> float:
     return math.sqrt(sum(s * s for s in samples) / len(samples)) if samples else 0.0
 
 
+def agent_leg_of(edge, call: str) -> str:
+    return edge.lanes[call].agent_leg
+
+
 def test_after_hours_a_caller_leaves_a_message_and_is_owed_a_callback(asterisk, tmp_path):
     async def scenario():
         async with hotline(asterisk, tmp_path, start=LATE_EVENING) as edge, phones_for(asterisk) as phones:
@@ -99,8 +103,13 @@ def test_a_long_wait_is_announced_then_a_callback_is_offered_and_made(asterisk, 
             await phones.agent_client.answer(customer.id)
             await until(lambda: edge.lanes.get(call) is not None and edge.lanes[call].bridge is not None, 20,
                         "the agent and the customer to be bridged")
-            bridge = await phones.client.request("GET", f"/bridges/{edge.lanes[call].bridge}")
-            assert len(bridge["channels"]) == 2
+            bridge_id = edge.lanes[call].bridge
+            for _ in range(100):  # the two are added by requests that follow the bridge's creation
+                bridge = await phones.client.request("GET", f"/bridges/{bridge_id}")
+                if len(bridge["channels"]) == 2:
+                    break
+                await asyncio.sleep(0.1)
+            assert sorted(bridge["channels"]) == sorted([agent_leg_of(edge, call), f"{call}-callback"])
             await agent.hang_up()
             await asyncio.wait_for(customer.ended.wait(), 20)
         return call

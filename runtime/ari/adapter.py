@@ -34,6 +34,7 @@ from runtime.events import HttpFailed, HttpReply
 from runtime.storage import EventLog
 
 log = logging.getLogger("flowdesk.ari")
+CLOSE_WAIT_S = 3.0  # how long a stop waits for the event socket and the tasks to wind down
 
 
 @dataclass
@@ -82,11 +83,17 @@ class AriEdge:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def close(self) -> None:
-        await self.stream.close()
+        """Stop serving.  The event log's last rows are written before the event socket is closed,
+        and a socket slow to close (Asterisk answering the close late) does not hold the stop."""
         for task in self._tasks + [lane.task for lane in self.lanes.values() if lane.task]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=CLOSE_WAIT_S)
         await self.log_writer.finish()
+        try:
+            await asyncio.wait_for(self.stream.close(), CLOSE_WAIT_S)
+        except asyncio.TimeoutError:
+            log.warning("the ARI event socket did not close within %s s; leaving it", CLOSE_WAIT_S)
         await self.client.close()
 
     # ------------------------------------------------------------------ routing

@@ -66,7 +66,7 @@ def test_a_killed_runtime_does_not_lose_the_caller_waiting_in_the_queue(asterisk
                 agent = await phones.agent_rings(60)
                 await agent.answer()
                 parties = []
-                for _ in range(100):
+                for _ in range(300):  # the adopted caller is bridged once the runtime sees the answer
                     parties = next((b["channels"] for b in await phones.client.list_bridges()
                                     if caller.runtime_id in b.get("channels", [])), [])
                     if len(parties) == 2:
@@ -78,7 +78,7 @@ def test_a_killed_runtime_does_not_lose_the_caller_waiting_in_the_queue(asterisk
             for process in (first, second):
                 if process is not None and process.poll() is None:
                     process.send_signal(signal.SIGTERM)
-                    process.wait(15)
+                    process.wait(30)
 
     line, parties = asyncio.run(asyncio.wait_for(scenario(), 240))
     assert "on ARI application 'flowdesk'" in line

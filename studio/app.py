@@ -129,7 +129,7 @@ def create_app(project: Path, *, db_url: str | None = None, extra_routes=(), on_
     `on_startup` hooks get the app when the server starts, after the telephony; `clock() -> aware
     datetime` is "now"; `ari`: the ARI settings (`flowdesk.serve.ServeSettings`) for calls on
     Asterisk, None for the simulated telephony."""
-    from studio import desktop, reports, screens, supervisor, wallboard, workspace
+    from studio import desktop, publish, qa, reports, screens, simulate, structured, supervisor, wallboard, workspace
 
     project = Path(project).resolve()
     bundle = compile_bundle(project, environment)
@@ -137,7 +137,7 @@ def create_app(project: Path, *, db_url: str | None = None, extra_routes=(), on_
     engine, store = open_database(database_url(project, db_url), bundle, clock)
     studio = Studio(project=project, bundle=bundle, engine=engine, accounts=users.Accounts(engine, bundle, now=clock),
                     store=store, templates=templates(), clock=clock)
-    studio.templates.env.globals["workplaces"] = lambda user: workplaces(bundle, user)
+    studio.templates.env.globals["workplaces"] = lambda user: workplaces(studio.bundle, user)
     given = {id(route) for route in extra_routes}
     routes = [
         Route("/", home),
@@ -148,6 +148,10 @@ def create_app(project: Path, *, db_url: str | None = None, extra_routes=(), on_
         *wallboard.routes,
         *reports.routes,
         *workspace.routes,
+        *structured.routes,
+        *simulate.routes,
+        *publish.routes,
+        *qa.routes,
         *screens.routes,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
@@ -166,6 +170,7 @@ def create_app(project: Path, *, db_url: str | None = None, extra_routes=(), on_
 def workplaces(bundle: ir.Bundle, user: users.User | None) -> list[tuple[str, str, str]]:
     """(address, title, key) of the pages the user works on beside the CRM's lists: the desktop for
     agents who take queue calls, the SLA list for team leads and supervisors, reports and staffing, the flow editor."""
+    from studio import qa
     from studio.reports import REPORT_ROLES, STAFFING_ROLES
     from studio.supervisor import may_supervise
     from studio.workspace import may_edit
@@ -183,6 +188,7 @@ def workplaces(bundle: ir.Bundle, user: users.User | None) -> list[tuple[str, st
         out.append(("/reports", "历史报表", "reports"))
     if user.has_role(*STAFFING_ROLES):
         out.append(("/staffing", "排班测算", "staffing"))
+    out += qa.workplaces(user)
     if may_edit(user):
         out.append(("/workspace", "流程编辑", "workspace"))
     return out

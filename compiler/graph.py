@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from typing import Iterable
 
 from compiler import ir
 from compiler.flow_checks import successors
@@ -64,11 +65,21 @@ def edges(step) -> list[tuple[str, str]]:
     return out
 
 
-def to_dot(flow: ir.Flow) -> str:
+LIT = 'style=filled, fillcolor="#fde68a", class="lit"'
+CURRENT = 'style="filled,bold", fillcolor="#f59e0b", color="#b45309", penwidth=3, class="lit current"'
+
+
+def to_dot(flow: ir.Flow, lit: Iterable[str] = (), current: str | None = None) -> str:
+    """The flow's DOT.  Steps whose ids are in `lit` (the steps a call went through) are filled, and
+    the step `current` (where the call is now) is marked more strongly; in SVG their groups carry the
+    classes `lit` and `current`."""
+    lit = set(lit)
     lines = [f"digraph {_quote(flow.name)} {{", "  rankdir=TB;", '  node [fontname="sans-serif", shape=box];',
              '  edge [fontname="sans-serif", fontsize=10];', f"  start [shape=point];", f"  start -> {_quote(flow.start)};"]
     for step in flow.steps:
-        lines.append(f"  {_quote(step.id)} [label={_quote(step_label(step))}, shape={SHAPES.get(step.kind, 'box')}];")
+        marks = CURRENT if step.id == current else LIT if step.id in lit else ""
+        lines.append(f"  {_quote(step.id)} [label={_quote(step_label(step))}, shape={SHAPES.get(step.kind, 'box')}"
+                     f"{', ' + marks if marks else ''}];")
     for step in flow.steps:
         for target, label in edges(step):
             attrs = f" [label={_quote(label)}]" if label else ""

@@ -10,6 +10,10 @@ Time is simulated.  Prompts take a time estimated from their text, and the calle
 when the call waits for keys, an agent or the caller: the clock runs through prompts by itself
 and otherwise only moves on `wait`.  There are no outside systems: every HTTP request fails, so
 flows take their `else` path.  Records live in memory (`MemoryCrm`), seeded from `--crm`.
+
+Besides the lines, a session keeps what it showed as `entries` (the time, the text, and a prompt's
+words to speak), the steps the call went through (`visited`, `current`) and the call's record
+(`call`), so the studio's simulator panel drives the very same session from the browser.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -59,6 +64,16 @@ HELP = """\
 
 class SimulatorError(Exception):
     """Bad options or a line the simulator does not understand; the message says what."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One thing the session showed, as data: `text` is the line without its clock; `spoken` the
+    words of a `say` prompt, `sound` the name of a played sound."""
+    at: dt.datetime
+    text: str
+    spoken: str | None = None
+    sound: str | None = None
 
 
 def prompt_ms(command: c.Say | c.Play) -> int:
@@ -144,9 +159,12 @@ def _value(field: ir.EntityField, value, where: str):
 
 
 class Simulator:
-    def __init__(self, bundle: ir.Bundle, *, flow: str, caller: str, at: dt.datetime,
+    def __init__(self, bundle: ir.Bundle, *, flow: str | None = None, caller: str, at: dt.datetime,
                  records: dict[str, list[dict]] | None = None, agents: Iterable[str] | None = None,
-                 plain_text: bool = False):
+                 plain_text: bool = False, dialed: str | None = None):
+        """The call starts in `flow`, or in the flow the number `dialed` enters (one of them is given)."""
+        if flow is None:
+            flow = _flow_of(bundle, dialed)
         if flow not in bundle.flows:
             hint = did_you_mean(flow, bundle.flows) or f"the flows are: {', '.join(sorted(bundle.flows))}"
             raise SimulatorError(f"there is no flow '{flow}' ({hint})")
@@ -156,6 +174,7 @@ class Simulator:
                 hint = did_you_mean(agent, bundle.agents) or f"the agents are: {', '.join(bundle.agents)}"
                 raise SimulatorError(f"there is no agent '{agent}' ({hint})")
         self.bundle, self.flow, self.caller, self.started = bundle, flow, caller, at
+        self.dialed = dialed
         self.crm = MemoryCrm(bundle, records)
         self.center = CallCenter(bundle, epoch=at, crm=self.crm, http=self._http, prompt_ms=prompt_ms,
                                  options=OPTIONS, test=True)
@@ -163,6 +182,7 @@ class Simulator:
         self.agents = agents
         self.plain = plain_text
         self.out: list[str] = []
+        self.entries: list[Entry] = []  # everything shown with a clock, as data
         self.summarised = False
         self._visit = None          # the queue visit last shown
         self._connected = False     # "connected to ..." shown for the current agent
@@ -174,6 +194,34 @@ class Simulator:
     def over(self) -> bool:
         return self.summarised
 
+    @property
+    def visited(self) -> list[tuple[str, str]]:
+        """(flow, step id) of every step the call has taken, in order (subflows' steps included)."""
+        rows = [*self.rows, *self.center.rows]
+        return [(row.data["flow"], row.data["step_id"]) for row in rows
+                if isinstance(row, CallEvent) and row.name == "StepEntered"]
+
+    @property
+    def current(self) -> tuple[str, str] | None:
+        """(flow, step id) where the call is now; None once it is over."""
+        state = self._state
+        if self.over or state.wait in _OVER or state.flow is None or state.step is None:
+            return None
+        return state.flow, state.step
+
+    @property
+    def call(self):
+        """The call's row in the event log (`runtime.storage.Call`): flow, outcome, queue, agent."""
+        return self.center.calls[CALL_ID].record
+
+    @property
+    def ringing_agent(self) -> str | None:
+        return next((agent for agent, call in self.center.ringing.items() if call == CALL_ID), None)
+
+    @property
+    def agent_on_call(self) -> str | None:
+        return self._state.agent if self._state.wait == engine.CONNECTED else None
+
     def start(self) -> list[str]:
         for agent in self.agents:
             self.center.login(agent, self.started)
@@ -182,7 +230,7 @@ class Simulator:
         title = self.bundle.flows[self.flow].title
         self._say(f"call from {self.caller} to flow {self.flow}{f' ({title})' if title else ''}; "
                   f"agents ready: {', '.join(self.agents) or 'none'}")
-        self.center.start_call(CALL_ID, caller=self.caller, flow=self.flow, at=self.started)
+        self.center.start_call(CALL_ID, caller=self.caller, flow=self.flow, dialed=self.dialed, at=self.started)
         self._run()
         return self._take()
 
@@ -229,7 +277,7 @@ class Simulator:
         self.center.advance(until)
 
     def _answer(self) -> None:
-        agent = next((agent for agent, call in self.center.ringing.items() if call == CALL_ID), None)
+        agent = self.ringing_agent
         if agent is None:
             raise SimulatorError("no agent's phone is ringing for this call")
         self.center.agent_answers(agent, self.center.now)
@@ -283,7 +331,8 @@ class Simulator:
                 self._show_queue()
             text = self._describe(media.command)
             if text:
-                self.out.append(f"[{self._clock(media.at)}] {text}")
+                self._show_line(media.at, text, spoken=media.command.text if isinstance(media.command, c.Say) else None,
+                                sound=media.command.sound if isinstance(media.command, c.Play) else None)
         self._show_queue()
         self._show_agent()
 
@@ -340,7 +389,11 @@ class Simulator:
         return f"{name} ({agent.title})" if agent is not None and agent.title else str(name)
 
     def _say(self, text: str) -> None:
-        self.out.append(f"[{self._clock(self.center.now)}] {text}")
+        self._show_line(self.center.now, text)
+
+    def _show_line(self, at: dt.datetime, text: str, spoken: str | None = None, sound: str | None = None) -> None:
+        self.out.append(f"[{self._clock(at)}] {text}")
+        self.entries.append(Entry(at, text, spoken, sound))
 
     def _clock(self, at: dt.datetime) -> str:
         moment = at.astimezone(self.started.tzinfo)
@@ -349,6 +402,16 @@ class Simulator:
     def _take(self) -> list[str]:
         out, self.out = self.out, []
         return out
+
+
+def _flow_of(bundle: ir.Bundle, dialed: str | None) -> str:
+    if dialed is None:
+        raise SimulatorError("give the flow, or the number dialled")
+    flow = bundle.numbers.get(dialed)
+    if flow is None:
+        known = ", ".join(sorted(bundle.numbers)) or "none"
+        raise SimulatorError(f"no flow answers the number '{dialed}' (the numbers are: {known})")
+    return flow
 
 
 def _ms(amount: str) -> int:

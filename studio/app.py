@@ -1,6 +1,8 @@
-"""The studio as an ASGI application: `create_app(project)` compiles the project, opens (and
-migrates) its database and serves one product: the CRM screens, the agent desktop with its
-telephony, the supervisor's SLA list and the notices, with the SLA tick running beside them.
+"""The studio as an ASGI application: `create_app(project)` opens (and migrates) the project's
+database, runs the version live in it (the project's files, compiled, on a database that has no
+version yet; see studio.publish for publishing and rolling back) and serves one product: the CRM
+screens, the agent desktop with its telephony, the supervisor's SLA list and the notices, with the
+SLA tick running beside them.
 
     uvicorn --factory 'studio.app:app_from_env'    # FLOWDESK_PROJECT=/path/to/project
 
@@ -84,25 +86,61 @@ def database_url(project: Path, db_url: str | None) -> str:
     return load_config([str(project)], db=db_url).database_url
 
 
-def open_database(url: str, bundle: ir.Bundle, clock):
-    """The engine and the record store, with the CRM's tables made or migrated to the bundle's entities."""
-    from runtime.crm import notifications
-    from runtime.crm.migrate import MigrationRefused, migrate
-    from runtime.crm.records import RecordStore
+def open_database(url: str, project: Path, environment: str | None, clock):
+    """The engine, the bundle to run and the record store, with the CRM's tables made or migrated
+    to the bundle's entities.  The bundle is the live version's (runtime.versions); on a database
+    without versions it is the project's files, recorded as version 1 once the database took them."""
+    from runtime import versions
     from runtime.storage import open_engine
 
     engine = open_engine(url)   # the event log's tables, and SQLite's WAL and foreign keys
     try:
+        versions.create_tables(engine)
+        live = versions.live(engine)
+        bundle = live_bundle(engine, live, environment) if live else compile_bundle(project, environment)
+        store = prepare_database(engine, bundle, clock)
+        if live is None:
+            from studio import release
+
+            release.start_version(engine, project, bundle, at=clock())
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine, bundle, store
+
+
+def live_bundle(engine: Engine, live, environment: str | None) -> ir.Bundle:
+    """The live version's bundle; saved files that were never published do not go live by a restart."""
+    from runtime import versions
+
+    try:
+        bundle = versions.bundle(engine, live.number)
+    except versions.VersionError as error:
+        raise StudioError(f"the live version in {engine.url!r} cannot run: {error}") from None
+    if environment is not None and environment != bundle.environment:
+        raise StudioError(f"the live version {live.number} in {engine.url!r} was compiled for the environment "
+                          f"{bundle.environment!r}, not {environment!r}; publish the project for {environment!r} "
+                          f"(flowdesk publish --env {environment}) or use that environment's database")
+    log.info("running version %s (published by %s)", live.number, live.published_by)
+    return bundle
+
+
+def prepare_database(engine: Engine, bundle: ir.Bundle, clock):
+    """The CRM's tables migrated to the bundle's entities, the studio's own tables; the record store."""
+    from runtime.crm import notifications
+    from runtime.crm.migrate import MigrationRefused, migrate
+    from runtime.crm.records import RecordStore
+
+    try:
         migrate(engine, bundle)
     except MigrationRefused as refused:
-        engine.dispose()
         raise StudioError(f"the database {engine.url!r} cannot take the project's schemas as they are now:\n"
                           f"{refused}") from None
     store = RecordStore(engine, bundle, now=clock)
     store.create_tables()       # the audit log and the search indexes beside the entities
     notifications.create_tables(engine)
     users.create_tables(engine)
-    return engine, store
+    return store
 
 
 def templates() -> Jinja2Templates:
@@ -132,9 +170,8 @@ def create_app(project: Path, *, db_url: str | None = None, extra_routes=(), on_
     from studio import desktop, publish, qa, reports, screens, simulate, structured, supervisor, wallboard, workspace
 
     project = Path(project).resolve()
-    bundle = compile_bundle(project, environment)
     clock = in_utc(clock) if clock else utcnow
-    engine, store = open_database(database_url(project, db_url), bundle, clock)
+    engine, bundle, store = open_database(database_url(project, db_url), project, environment, clock)
     studio = Studio(project=project, bundle=bundle, engine=engine, accounts=users.Accounts(engine, bundle, now=clock),
                     store=store, templates=templates(), clock=clock)
     studio.templates.env.globals["workplaces"] = lambda user: workplaces(studio.bundle, user)

@@ -86,6 +86,7 @@ class Acd:
         self._personal: dict[str, Ranked] = {}                  # calls waiting for a preferred agent
         self._staffed = {name: 0 for name in queues}
         self._last_offered = {name: -1 for name in queues}      # round-robin pointer (agent index)
+        self._handle_window = handle_window
         self._handle_ms = {name: deque(maxlen=handle_window) for name in queues}
         self._default_handle_ms = default_handle_ms
         self._timers = Deadlines()
@@ -96,6 +97,34 @@ class Acd:
     @classmethod
     def from_bundle(cls, bundle: ir.Bundle, **options) -> "Acd":
         return cls(bundle.queues, bundle.agents, **options)
+
+    def reconfigure(self, queues: Mapping[str, ir.Queue], agents: Mapping[str, ir.Agent]) -> None:
+        """Take the queues and agents of a newly published bundle, without dropping a call.
+
+        A queue's settings (strategy, timeouts, wrap-up, overflow, announcements) apply from now to
+        its calls and agents; deadlines already set keep their time.  A new queue starts empty, a
+        new agent logged out.  A queue or agent no longer declared stays, so the calls in it and the
+        agent's call finish; it gets no new calls from the new flows.  A logged-in agent's queues
+        and skills change at their next log-in."""
+        merged = {**self._queues, **queues}
+        for queue in queues.values():
+            if queue.overflow and queue.overflow.kind == "queue" and queue.overflow.target not in merged:
+                raise ValueError(f"queue '{queue.name}' overflows into '{queue.overflow.target}', which is not a queue")
+        for name in queues:
+            if name not in self._lines:
+                self._lines[name], self._ready[name], self._staffed[name] = Ranked(), Ranked(), 0
+                self._last_offered[name] = -1
+                self._handle_ms[name] = deque(maxlen=self._handle_window)
+        self._queues = merged
+        for name, agent in agents.items():
+            if name not in self._seats:
+                self._seats[name] = Seat(name, len(self._seats), dict(agent.skills))
+        self._declared = {**self._declared, **agents}
+        for name in queues:   # a new strategy orders the agents ready now by its own key
+            ready = self._ready[name]
+            for agent in list(ready):
+                ready.discard(agent)
+                ready.add(agent, routing.ready_key(self._queues[name], self._seats[agent]))
 
     # ------------------------------------------------------------------ time
 

@@ -151,9 +151,14 @@ class CallCenter:
 
     # ------------------------------------------------------------------ inputs from the edge
 
-    def publish(self, bundle: ir.Bundle) -> None:
-        """New calls use `bundle`; calls already running finish on the one they started with."""
+    def publish(self, bundle: ir.Bundle, crm: Crm | None = None) -> None:
+        """New calls use `bundle`; calls already running finish on the one they started with.  The
+        ACD takes the bundle's queues and agents (Acd.reconfigure); `crm`: the CRM for the new
+        bundle's entities, for every call from now on."""
+        self.acd.reconfigure(bundle.queues, bundle.agents)
         self.bundle = bundle
+        if crm is not None:
+            self.crm = crm
 
     def login(self, agent: str, at: dt.datetime, *, ready: bool = True) -> None:
         self._tick(at)

@@ -141,6 +141,13 @@ class DesktopHub:
         # is logged and never stops the calls.
         self.watchers: list[Callable[[], None]] = []
 
+    def take_bundle(self, bundle: ir.Bundle) -> None:
+        """A new version went live: its new agents get a desk; an agent no longer declared keeps
+        theirs, so a call they are on still ends on their desktop."""
+        self.bundle = bundle
+        for name in bundle.agents:
+            self.desks.setdefault(name, _Desk())
+
     def subscribe(self, agent: str) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue(SUBSCRIBER_BACKLOG)
         self._subscribers.setdefault(agent, []).append(queue)
@@ -300,6 +307,16 @@ class LiveCallCenter:
             except Exception:  # a faulty step must not stop the clock for every other call
                 log.exception("the simulated telephony failed a step")
             self._wake.clear()
+
+    def publish(self, bundle: ir.Bundle, crm: Crm | None = None) -> None:
+        """A new version went live: calls from now on run `bundle` (with `crm`, the CRM for its
+        entities); calls already running finish on the version they started with.  The ACD takes
+        its queues and agents (runtime.acd.Acd.reconfigure) and new agents get a desk."""
+        self.center.publish(bundle, crm)
+        self.bundle = bundle
+        if crm is not None:
+            self.crm = crm
+        self.hub.take_bundle(bundle)
 
     def write_rows(self) -> None:
         """Write the event log rows now (tests, shutdown)."""

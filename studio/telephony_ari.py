@@ -52,6 +52,7 @@ class AsteriskCallCenter(LiveCallCenter):
         self.center = edge.center   # the simulated centre the base class made is never used
         self.log_writer = edge.log_writer
         self._hang_ups: set[asyncio.Task] = set()
+        self._preparing: set[asyncio.Task] = set()
         edge.on_media = self._observe
 
     # ------------------------------------------------------------------ running
@@ -94,6 +95,24 @@ class AsteriskCallCenter(LiveCallCenter):
     def next_due(self) -> dt.datetime | None:
         """Only the callback reminders: the edge runs the centre's own timers."""
         return self.callbacks[0].at if self.callbacks else None
+
+    def publish(self, bundle: ir.Bundle, crm: Crm | None = None) -> None:
+        """As the simulated telephony's, and the new version's fixed prompts are spoken now, off
+        the calls' way, so no caller of the new flows waits for the synthesizer."""
+        super().publish(bundle, crm)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return      # not serving (a test): prompts are spoken when a call needs them
+        task = loop.create_task(self._prepare(bundle))
+        self._preparing.add(task)
+        task.add_done_callback(self._preparing.discard)
+
+    async def _prepare(self, bundle: ir.Bundle) -> None:
+        try:
+            await self.edge.media.prepare(bundle, self.center.options)
+        except Exception:
+            log.exception("could not speak the new version's prompts ahead; they are spoken when a call needs them")
 
     def _observe(self, medias: list) -> None:
         self.hub.observe(self.center, medias)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import array
 import asyncio
 import io
-import math
 import itertools
+import math
+import os
 import wave
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ CALLERS_APP = "flowdesk-test-caller"
 AGENTS_APP = "flowdesk-test-agents"
 AGENT_DIAL = "Local/{extension}@flowdesk-test-agents/n"
 _numbers = itertools.count(1)
+_PROCESS = os.getpid()
 
 
 @dataclass
@@ -104,7 +106,9 @@ class Phones:
     async def call(self, number: str, caller_number: str) -> Caller:
         """Dial `number` from `caller_number`; returns once Asterisk took the call."""
         n = next(_numbers)
-        caller = Caller(self, f"test-caller-{n}", f"test-call-{n}", caller_number)
+        # Ids carry the process id: a run started seconds after another must not meet its channels,
+        # which Asterisk may still be tearing down under the same names.
+        caller = Caller(self, f"test-caller-{_PROCESS}-{n}", f"test-call-{_PROCESS}-{n}", caller_number)
         self.callers[caller.id] = caller
         await self.client.request("POST", f"/channels/{caller.id}", params={
             "endpoint": f"Local/{number}@flowdesk/n", "app": CALLERS_APP, "otherChannelId": caller.runtime_id,

@@ -271,3 +271,45 @@ def test_a_simulated_call_is_written_to_the_event_log(tmp_path):
     assert steps[0] == "answer@1" and len(steps) > 5
     visits = log.queue_visits(calls[0].started_at, calls[0].started_at + dt.timedelta(hours=1))
     assert [(v.queue, v.outcome) for v in visits] == [("general", "answered")]
+
+
+# ------------------------------------------------------------------ the session as data (the studio's panel)
+
+def test_a_call_to_a_number_runs_the_flow_that_number_enters(bundle):
+    sim = Simulator(bundle, dialed="4008001000", caller="13800138000", at=MONDAY_10)
+    sim.start()
+    assert sim.flow == "hotline" and sim.call.dialed == "4008001000"
+    with pytest.raises(SimulatorError, match=r"no flow answers the number '123' \(the numbers are: 4008001000"):
+        Simulator(bundle, dialed="123", caller="13800138000", at=MONDAY_10)
+    with pytest.raises(SimulatorError, match="give the flow, or the number dialled"):
+        Simulator(bundle, caller="13800138000", at=MONDAY_10)
+
+
+def test_what_was_shown_is_kept_as_entries_with_the_words_to_speak(bundle):
+    sim = Simulator(bundle, flow="hotline", caller="13800138000", at=MONDAY_10)
+    out = sim.start()
+    assert [f"[{e.at.astimezone(SH).strftime('%H:%M:%S')}] {e.text}" for e in sim.entries] == out
+    assert [e.sound for e in sim.entries if e.sound] == ["sounds/xinghai-jingle"]
+    assert [e.spoken for e in sim.entries if e.spoken][1].startswith(MENU)
+
+
+def test_the_steps_taken_and_the_step_the_call_is_at(bundle):
+    sim = Simulator(bundle, flow="hotline", caller="13800138000", at=MONDAY_10)
+    sim.start()
+    assert sim.current == ("hotline", "main_menu")
+    sim.feed("1")
+    assert sim.current[0] == "balance_inquiry"
+    assert ("hotline", "main_menu") in sim.visited and any(flow == "balance_inquiry" for flow, _ in sim.visited)
+    assert sim.visited[:2] == [("hotline", "answer@1"), ("hotline", "play@2")]
+    sim.finish()
+    assert sim.current is None and sim.call.end_reason == "caller_hangup"
+
+
+def test_the_ringing_agent_and_the_agent_on_the_call(bundle):
+    sim = Simulator(bundle, flow="hotline", caller="13800138000", at=MONDAY_10, agents=["li_na"])
+    sim.start()
+    sim.feed("0")
+    sim.feed("wait 5s")
+    assert sim.ringing_agent == "li_na" and sim.agent_on_call is None
+    sim.feed("answer")
+    assert sim.ringing_agent is None and sim.agent_on_call == "li_na"

@@ -348,10 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     env_option(p)
     p.set_defaults(run=cmd_whatif)
 
-    from flowdesk import migrate_cmd, serve, studio_cmd
+    from flowdesk import migrate_cmd, publish_cmd, serve, studio_cmd
     serve.add_parser(sub, env_option, db_option)
     migrate_cmd.add_parser(sub, env_option, db_option)
     studio_cmd.add_parser(sub, env_option, db_option)
+    publish_cmd.add_parser(sub, env_option, db_option)
     return parser
 
 

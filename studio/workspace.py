@@ -192,7 +192,7 @@ def svg_of(dot: str) -> str | None:
 
 # ------------------------------------------------------------------ pages
 
-def _refused(request: Request) -> Response | None:
+def refused_page(request: Request) -> Response | None:
     from studio.screens import message
 
     if not may_edit(auth.current_user(request)):
@@ -200,7 +200,7 @@ def _refused(request: Request) -> Response | None:
     return None
 
 
-def _bad_path(request: Request, error: BadPath) -> Response:
+def bad_path_page(request: Request, error: BadPath) -> Response:
     from studio.screens import message
 
     return message(request, "不能打开文件", str(error), error.status, "/workspace")
@@ -213,7 +213,7 @@ def _studio(request: Request):
 async def workspace_page(request: Request) -> Response:
     from studio.screens import page
 
-    refused = _refused(request)
+    refused = refused_page(request)
     if refused:
         return refused
     studio = _studio(request)
@@ -243,7 +243,7 @@ def _editor(request: Request, path: str, text: str, base: str, check: Check, sta
 
 
 async def file_page(request: Request) -> Response:
-    refused = _refused(request)
+    refused = refused_page(request)
     if refused:
         return refused
     studio, path = _studio(request), request.query_params.get("path", "")
@@ -251,7 +251,7 @@ async def file_page(request: Request) -> Response:
         target = source_path(studio.project, path)
         text = read_source(target)
     except BadPath as error:
-        return _bad_path(request, error)
+        return bad_path_page(request, error)
     check = await asyncio.to_thread(check_text, studio.project, studio.bundle.environment, path, target, text)
     saved = "已保存。保存只改动文件;发布后才用于来电和 CRM。" if request.query_params.get("saved") else None
     return _editor(request, path, text, fingerprint(text), check, notice=saved)
@@ -273,55 +273,69 @@ async def _typed_form(request: Request) -> tuple[str, Path, str, str]:
 async def check_endpoint(request: Request) -> Response:
     from studio.screens import page
 
-    refused = _refused(request)
+    refused = refused_page(request)
     if refused:
         return refused
     try:
         path, target, text, _ = await _typed_form(request)
     except BadPath as error:
-        return _bad_path(request, error)
+        return bad_path_page(request, error)
     studio = _studio(request)
     check = await asyncio.to_thread(check_text, studio.project, studio.bundle.environment, path, target, text)
     return page(request, "workspace_check.html", {"check": check, "path": path, "oob": True})
 
 
+CHANGED_MEANWHILE = ("文件在您打开之后已被别人修改(例如开发人员提交了新版本)。为免覆盖对方的修改,本次没有保存;"
+                     "请复制您的改动,重新打开文件后再改。")
+
+
+@dataclass
+class Saving:
+    """What became of a save: written (200), refused for a change made meanwhile (409) or for errors (422)."""
+    check: Check
+    status: int
+    error: str | None = None
+
+
+def save_text(project: Path, environment: str | None, path: str, target: Path, text: str, base: str) -> Saving:
+    """Writes `text` to the file when it is still the one opened (`base`) and the project compiles
+    without errors with it; the text editor and the form editor both save through here."""
+    check = check_text(project, environment, path, target, text)
+    if fingerprint(read_source(target)) != base:
+        return Saving(check, 409, CHANGED_MEANWHILE)
+    if check.errors:
+        return Saving(check, 422, f"有 {check.errors} 个错误,文件没有保存。请先改正下面标出的错误。")
+    from flowdesk.cli import write_atomically
+
+    write_atomically(target, text)
+    return Saving(check, 200)
+
+
 async def save_endpoint(request: Request) -> Response:
-    refused = _refused(request)
+    refused = refused_page(request)
     if refused:
         return refused
     try:
         path, target, text, base = await _typed_form(request)
+        studio = _studio(request)
+        saving = await asyncio.to_thread(save_text, studio.project, studio.bundle.environment, path, target, text, base)
     except BadPath as error:
-        return _bad_path(request, error)
-    studio = _studio(request)
-    check = await asyncio.to_thread(check_text, studio.project, studio.bundle.environment, path, target, text)
-    try:
-        on_disk = fingerprint(read_source(target))
-    except BadPath as error:
-        return _bad_path(request, error)
-    if on_disk != base:
-        return _editor(request, path, text, base, check, 409, error=(
-            "文件在您打开之后已被别人修改(例如开发人员提交了新版本)。为免覆盖对方的修改,本次没有保存;"
-            "请复制您的改动,重新打开文件后再改。"))
-    if check.errors:
-        return _editor(request, path, text, base, check, 422,
-                       error=f"有 {check.errors} 个错误,文件没有保存。请先改正下面标出的错误。")
-    from flowdesk.cli import write_atomically
-
-    write_atomically(target, text)
+        return bad_path_page(request, error)
+    if saving.status != 200:
+        return _editor(request, path, text, base, saving.check, saving.status, error=saving.error)
     return RedirectResponse(f"/workspace/file?path={quote(path)}&saved=1", status_code=303)
 
 
 async def format_endpoint(request: Request) -> Response:
     from dsl.formatter import format_source
 
-    refused = _refused(request)
+    refused = refused_page(request)
     if refused:
         return refused
     try:
         path, target, text, base = await _typed_form(request)
     except BadPath as error:
-        return _bad_path(request, error)
+        return bad_path_page(request, error)
     formatted, _ = format_source(text, path)
     studio = _studio(request)
     shown = formatted if formatted is not None else text

@@ -123,3 +123,35 @@ def _label_x(axes, xs: list[str]) -> None:
     """Interval labels, thinned to about a dozen so they stay readable."""
     step = max(1, len(xs) // 12)
     axes.set_xticks(range(0, len(xs), step), xs[::step], rotation=30, ha="right")
+
+
+def heatmap(rows: list[tuple[str, str]], columns: list[tuple[str, str]], values: list[list[float | None]],
+            title: str, low: float = 0.0, high: float = 100.0) -> str:
+    """A grid of (key, label) rows by (key, label) columns, each cell coloured by its value from
+    red (`low`) to green (`high`) and labelled with it; an empty cell (None) stays blank.  Each cell's
+    id is `cell-<row>-<column>`: e.g. the score share of a criterion (row) per agent (column)."""
+    from matplotlib.colors import LinearSegmentedColormap
+    from matplotlib.patches import Rectangle
+
+    scale = LinearSegmentedColormap.from_list("score", ["#c62828", "#f9a825", "#2e7d32"])
+    with _drawing:
+        figure = Figure(figsize=(1.6 + 1.1 * max(1, len(columns)), 0.8 + 0.28 * max(1, len(rows))))
+        axes = figure.subplots()
+        for r, ((row_key, _label), cells) in enumerate(zip(rows, values)):
+            for c, ((column_key, _name), value) in enumerate(zip(columns, cells)):
+                if value is None:
+                    continue
+                share = min(1.0, max(0.0, (value - low) / (high - low) if high > low else 0.0))
+                cell = axes.add_patch(Rectangle((c, r), 1, 1, color=scale(share), alpha=0.85, linewidth=0))
+                cell.set_gid(f"cell-{row_key}-{column_key}")
+                axes.text(c + 0.5, r + 0.5, f"{value:.0f}", ha="center", va="center", fontsize=8, color="#fff")
+        axes.set_xlim(0, max(1, len(columns)))
+        axes.set_ylim(max(1, len(rows)), 0)
+        axes.set_xticks([c + 0.5 for c in range(len(columns))], [name for _key, name in columns])
+        axes.set_yticks([r + 0.5 for r in range(len(rows))], [label for _key, label in rows])
+        axes.xaxis.tick_top()
+        axes.tick_params(length=0)
+        for side in axes.spines.values():
+            side.set_visible(False)
+        axes.set_title(title, loc="left", pad=18)
+        return svg(figure)

@@ -24,6 +24,8 @@ import yaml
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 DEMO_RECORDS = Path(__file__).resolve().parent.parent / "demo" / "crm.yaml"
+DEMO_DAYS = 10
+DEMO_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 class DemoError(Exception):
@@ -63,7 +65,7 @@ def cmd_studio(args) -> int:
         return EXIT_ERRORS
     if args.demo:
         try:
-            prepare_demo(app.state.studio)
+            prepare_demo(app.state.studio, zone=ZoneInfo(args.tz))
         except DemoError as error:
             print(f"flowdesk studio: {error}", file=sys.stderr)
             return EXIT_ERRORS
@@ -134,8 +136,10 @@ async def ari_problem(settings) -> tuple[bool, str | None]:
     return False, None
 
 
-def prepare_demo(studio, records: Path = DEMO_RECORDS, out=print) -> None:
-    """Demo passwords for every agent (printed) and demo records when the CRM is empty."""
+def prepare_demo(studio, records: Path = DEMO_RECORDS, out=print, zone: ZoneInfo = DEMO_ZONE) -> None:
+    """Demo passwords for every agent (printed), demo records when the CRM is empty and, when no
+    call was ever logged, the calls of the last DEMO_DAYS working days (runtime.history), so the
+    reports, staffing and QA have something to show."""
     from studio import auth
 
     passwords = studio.accounts.ensure_demo_passwords(studio.bundle, auth.studio_secret(studio.project))
@@ -147,6 +151,29 @@ def prepare_demo(studio, records: Path = DEMO_RECORDS, out=print) -> None:
     added = seed(studio.store, records)
     if added:
         out(f"demo records added: {', '.join(f'{n} {e}' for e, n in added.items())}")
+    calls = seed_history(studio, _read(records), zone)
+    if calls:
+        out(f"demo call history added: {calls} calls over the last {DEMO_DAYS} working days")
+
+
+def seed_history(studio, records: dict[str, list[dict]], zone: ZoneInfo, days: int = DEMO_DAYS) -> int:
+    """The simulated calls of the `days` working days before today, when the event log has no call;
+    some callers are the demo customers.  Returns how many calls were added."""
+    from sqlmodel import Session, select
+
+    from runtime import history
+    from runtime.storage import Call
+
+    with Session(studio.engine) as session:
+        if session.exec(select(Call.id).limit(1)).first() is not None:
+            return 0
+        callers = [str(row["phone"]) for rows in records.values() for row in rows
+                   if isinstance(row, dict) and row.get("phone")]
+        today = studio.clock().astimezone(zone).date()
+        rows = history.past_days(studio.bundle, before=today, days=days, zone=zone, callers=callers)
+        session.add_all(rows)
+        session.commit()
+    return sum(isinstance(row, Call) for row in rows)
 
 
 def seed(store, path: Path) -> dict[str, int]:

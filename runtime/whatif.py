@@ -23,7 +23,6 @@ taken by each call.
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 import itertools
 import math
 import random
@@ -32,10 +31,10 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from compiler import ir
-from runtime import acd_actions as a
 from runtime import erlang
 from runtime.callcenter import CallCenter
 from runtime.kpis import QueueKpis, agent_kpis, queue_kpis
+from runtime.phones import SimulatedPhones
 from runtime.storage import AgentState, QueueVisit
 
 EPOCH = dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)
@@ -145,83 +144,42 @@ def _check(bundle, queue, calls_per_hour, agents, aht_ms, patience_ms, hours, wr
                           f"stops ringing after {ring_timeout} ms")
 
 
-class _Run:
-    """The edge around the CallCenter: callers who arrive and hang up, agents who answer and talk."""
+class _Run(SimulatedPhones):
+    """Callers who arrive at random into the one-step flow, the queue's agents logged in from the start."""
 
     def __init__(self, bundle: ir.Bundle, queue: str, rng: random.Random, calls_per_hour: float, aht_ms: int,
                  patience_ms: int | None, ring_ms: int):
-        self.center = CallCenter(bundle, epoch=EPOCH, log_events=False)
-        self.rng, self.rate_per_ms, self.aht_ms = rng, calls_per_hour / HOUR_MS, aht_ms
-        self.patience_ms, self.ring_ms = patience_ms, ring_ms
-        self.todo: list[tuple[dt.datetime, int, str, str, str]] = []  # (at, seq, what, call, agent)
-        self.seq = itertools.count()
+        super().__init__(CallCenter(bundle, epoch=EPOCH, log_events=False), rng, aht_ms, patience_ms, ring_ms)
+        self.rate_per_ms = calls_per_hour / HOUR_MS
         self.numbers = itertools.count(1)
-        self.answered: set[str] = set()
         self.queue = queue
-        self.seen = 0  # event log rows looked at by _leave_other_queues
+        self.seen = 0  # event log rows looked at by stepped()
         for agent in bundle.agents:
             self.center.login(agent, EPOCH)
 
     def until(self, end: dt.datetime) -> list:
         """Calls arrive until `end`; then the ones in line are followed for at most DRAIN."""
-        self.end, stop = end, end + DRAIN
-        self._later(EPOCH, "arrive")
-        while True:
-            mine = self.todo[0][0] if self.todo else None
-            theirs = self.center.next_due()
-            if theirs is not None and (mine is None or theirs < mine) and theirs <= stop:
-                self.center.advance(theirs)
-            elif mine is not None and mine <= stop:
-                at, _, what, call, agent = heapq.heappop(self.todo)
-                self._do(at, what, call, agent)
-            else:
-                break
-            self._follow(self.center.take_outbox())
-            self._leave_other_queues()
-        return self.center.take_rows()
+        self.end = end
+        self.later(EPOCH, "arrive")
+        return self.run(end + DRAIN)
 
-    def _leave_other_queues(self) -> None:
+    def happen(self, at: dt.datetime, what: str, call: str, agent: str) -> None:
+        if what != "arrive":
+            return super().happen(at, what, call, agent)
+        call = f"call{next(self.numbers)}"
+        self.call_in(at, call, call, FLOW)
+        following = self.after(at, 1 / self.rate_per_ms)
+        if following < self.end:
+            self.later(following, "arrive")
+
+    def stepped(self) -> None:
         """A caller the queue's overflow moved to another queue hangs up there: nobody serves it
         in this model, and only this queue's figures are asked for."""
         rows = self.center.rows
         for row in itertools.islice(rows, self.seen, None):
             if isinstance(row, QueueVisit) and row.queue != self.queue and row.outcome is None:
-                self._later(row.enqueued_at, "give up", row.call_id)
+                self.later(row.enqueued_at, "give up", row.call_id)
         self.seen = len(rows)
-
-    def _later(self, at: dt.datetime, what: str, call: str = "", agent: str = "") -> None:
-        heapq.heappush(self.todo, (at, next(self.seq), what, call, agent))
-
-    def _after(self, at: dt.datetime, mean_ms: float) -> dt.datetime:
-        return at + dt.timedelta(milliseconds=self.rng.expovariate(1 / mean_ms))
-
-    def _do(self, at: dt.datetime, what: str, call: str, agent: str) -> None:
-        center = self.center
-        if what == "arrive":
-            call = f"call{next(self.numbers)}"
-            center.start_call(call, caller=call, at=at, flow=FLOW)
-            if self.patience_ms is not None:
-                self._later(self._after(at, self.patience_ms), "give up", call)
-            following = self._after(at, 1 / self.rate_per_ms)
-            if following < self.end:
-                self._later(following, "arrive")
-        elif what == "give up" and call not in self.answered:
-            center.caller_hangs_up(call, at)
-        elif what == "answer" and center.ringing.get(agent) == call:
-            center.agent_answers(agent, at)
-        elif what == "talk ends":
-            center.agent_hangs_up(call, at)
-
-    def _follow(self, outbox: list) -> None:
-        """What the centre asked of the phones: a rung agent answers, a connected call ends later."""
-        for media in outbox:
-            command = media.command
-            if isinstance(command, a.RingAgent):
-                self._later(media.at + dt.timedelta(milliseconds=self.ring_ms), "answer", command.call_id,
-                            command.agent)
-            elif isinstance(command, (a.Bridge, a.CallBack)):
-                self.answered.add(command.call_id)
-                self._later(self._after(media.at, self.aht_ms), "talk ends", command.call_id)
 
 
 def _total(rows: list[QueueKpis], queue: str, start: dt.datetime) -> QueueKpis:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import datetime as dt
 import http.server
 import shutil
 import socket
@@ -16,6 +17,7 @@ import pytest
 from flowdesk import studio_cmd
 from flowdesk.cli import db_option, env_option
 from runtime.crm.users import SYSTEM
+from runtime.storage import EventLog
 from studio.app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,9 +69,12 @@ def test_demo_prints_log_ins_that_work_and_seeds_an_empty_crm_once(tmp_path):
     vip = next(r for r in studio.store.list(SYSTEM, "Customer").rows if r["name"] == "刘德明")
     manager = studio.store.get(SYSTEM, "AccountManager", vip["manager"])
     assert manager["agent"] == "zhang_wei"
+    assert any(line.startswith("demo call history added: ") for line in printed)
+    calls = EventLog(str(studio.engine.url)).calls(dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), studio.clock())
+    assert len(calls) > 1000 and any(c.caller == "13800138003" for c in calls)
     again: list[str] = []
     studio_cmd.prepare_demo(studio, out=again.append)
-    assert not any(line.startswith("demo records added") for line in again)
+    assert not any(line.startswith(("demo records added", "demo call history")) for line in again)
     assert len(studio.store.list(SYSTEM, "Customer").rows) == 5
 
 

@@ -21,7 +21,8 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -69,11 +70,16 @@ class SimulatorError(Exception):
 @dataclass(frozen=True)
 class Entry:
     """One thing the session showed, as data: `text` is the line without its clock; `spoken` the
-    words of a `say` prompt, `sound` the name of a played sound."""
+    words of a `say` prompt, `sound` the name of a played sound; `what` names the kind of thing (a
+    command's class name such as `Say` or `RingAgent`, or one of the session's own: start, queue,
+    connected, agent_left, caller_hangup, http, fault, nothing_due, talks_forever) and `facts` holds
+    its particulars, so a page can word it in its own language."""
     at: dt.datetime
     text: str
     spoken: str | None = None
     sound: str | None = None
+    what: str = ""
+    facts: dict = field(default_factory=dict)
 
 
 def prompt_ms(command: c.Say | c.Play) -> int:
@@ -229,7 +235,8 @@ class Simulator:
         self.rows.extend(self.center.take_rows())
         title = self.bundle.flows[self.flow].title
         self._say(f"call from {self.caller} to flow {self.flow}{f' ({title})' if title else ''}; "
-                  f"agents ready: {', '.join(self.agents) or 'none'}")
+                  f"agents ready: {', '.join(self.agents) or 'none'}", "start", caller=self.caller, flow=self.flow,
+                  dialed=self.dialed, agents=list(self.agents))
         self.center.start_call(CALL_ID, caller=self.caller, flow=self.flow, dialed=self.dialed, at=self.started)
         self._run()
         return self._take()
@@ -269,7 +276,7 @@ class Simulator:
         if amount is None:
             until = self.center.next_due()
             if until is None:
-                return self._say("nothing more happens by itself; press keys, answer or hang up")
+                return self._say("nothing more happens by itself; press keys, answer or hang up", "nothing_due")
         elif _DURATION.fullmatch(amount):
             until = self.center.now + dt.timedelta(milliseconds=_ms(amount))
         else:
@@ -287,10 +294,10 @@ class Simulator:
             raise SimulatorError("no agent is on the call")
         agent = self._state.agent
         self.center.agent_hangs_up(CALL_ID, self.center.now)
-        self._say(f"{self._agent(agent)} left the call")
+        self._say(f"{self._agent(agent)} left the call", "agent_left", agent=agent)
 
     def _hangup(self) -> None:
-        self._say("the caller hangs up")
+        self._say("the caller hangs up", "caller_hangup")
         self.center.caller_hangs_up(CALL_ID, self.center.now)
 
     def _quit(self) -> None:
@@ -318,7 +325,8 @@ class Simulator:
             self.center.advance(due)
             self._show()
         else:
-            self._say(f"the flow has played {MAX_STEPS_ALONE} prompts without waiting for the caller; stopped here")
+            self._say(f"the flow has played {MAX_STEPS_ALONE} prompts without waiting for the caller; stopped here",
+                      "talks_forever", prompts=MAX_STEPS_ALONE)
             self._hangup()
             self._show()
         if self._state.wait in _OVER and not self.summarised:
@@ -332,7 +340,8 @@ class Simulator:
             text = self._describe(media.command)
             if text:
                 self._show_line(media.at, text, spoken=media.command.text if isinstance(media.command, c.Say) else None,
-                                sound=media.command.sound if isinstance(media.command, c.Play) else None)
+                                sound=media.command.sound if isinstance(media.command, c.Play) else None,
+                                what=type(media.command).__name__, facts=_facts(media.command))
         self._show_queue()
         self._show_agent()
 
@@ -342,7 +351,8 @@ class Simulator:
         for row in rows:
             if isinstance(row, CallEvent) and row.name == "RuntimeFault":
                 where = "/".join(str(row.data.get(k)) for k in ("flow", "step_id") if row.data.get(k))
-                self._say(f"error in {where or 'the flow'}: {row.data.get('message')} (the flow's fallback follows)")
+                self._say(f"error in {where or 'the flow'}: {row.data.get('message')} (the flow's fallback follows)",
+                          "fault", where=where, message=row.data.get("message"))
 
     def _show_queue(self) -> None:
         visit = self.center.calls[CALL_ID].visit
@@ -353,12 +363,13 @@ class Simulator:
         position = self.center.acd.position(CALL_ID)
         self._say(f"waiting in queue {visit.queue}{f' ({queue.title})' if queue and queue.title else ''}"
                   f"{f', position {position}' if position else ''}"
-                  f"{f', music {queue.music}' if queue else ''}")
+                  f"{f', music {queue.music}' if queue else ''}", "queue", queue=visit.queue,
+                  title=queue.title if queue else None, position=position, music=queue.music if queue else None)
 
     def _show_agent(self) -> None:
         connected = self._state.wait == engine.CONNECTED
         if connected and not self._connected:
-            self._say(f"connected to {self._agent(self._state.agent)}")
+            self._say(f"connected to {self._agent(self._state.agent)}", "connected", agent=self._state.agent)
         self._connected = connected
 
     def _describe(self, command) -> str | None:
@@ -368,7 +379,7 @@ class Simulator:
     def _http(self, request: c.HttpRequest) -> str:
         self._show()  # what came before the request is shown before it
         url = c.to_dict(request)["url"]
-        self._say(f"http {request.method} {url}: failed ({HTTP_FAILURE})")
+        self._say(f"http {request.method} {url}: failed ({HTTP_FAILURE})", "http", method=request.method, url=url)
         return HTTP_FAILURE
 
     def _summary(self) -> None:
@@ -388,12 +399,13 @@ class Simulator:
         agent = self.bundle.agents.get(name or "")
         return f"{name} ({agent.title})" if agent is not None and agent.title else str(name)
 
-    def _say(self, text: str) -> None:
-        self._show_line(self.center.now, text)
+    def _say(self, text: str, what: str = "", **facts) -> None:
+        self._show_line(self.center.now, text, what=what, facts=facts)
 
-    def _show_line(self, at: dt.datetime, text: str, spoken: str | None = None, sound: str | None = None) -> None:
+    def _show_line(self, at: dt.datetime, text: str, spoken: str | None = None, sound: str | None = None,
+                   what: str = "", facts: dict | None = None) -> None:
         self.out.append(f"[{self._clock(at)}] {text}")
-        self.entries.append(Entry(at, text, spoken, sound))
+        self.entries.append(Entry(at, text, spoken, sound, what, facts or {}))
 
     def _clock(self, at: dt.datetime) -> str:
         moment = at.astimezone(self.started.tzinfo)
@@ -412,6 +424,11 @@ def _flow_of(bundle: ir.Bundle, dialed: str | None) -> str:
         known = ", ".join(sorted(bundle.numbers)) or "none"
         raise SimulatorError(f"no flow answers the number '{dialed}' (the numbers are: {known})")
     return flow
+
+
+def _facts(command) -> dict:
+    return {f.name: getattr(command, f.name) for f in dataclasses.fields(command)} \
+        if dataclasses.is_dataclass(command) else {}
 
 
 def _ms(amount: str) -> int:

@@ -282,6 +282,57 @@ def writes(sim: simulator.Simulator) -> list[dict]:
     return out
 
 
+def agent_name(bundle: ir.Bundle, name: str | None) -> str:
+    agent = bundle.agents.get(name or "")
+    return f"{agent.title}({name})" if agent is not None and agent.title else str(name)
+
+
+def _queue_words(bundle, f) -> str:
+    title = f"「{f['title']}」" if f.get("title") else ""
+    position = f",排第 {f['position']} 位" if f.get("position") else ""
+    music = f",等待音乐 {f['music']}" if f.get("music") else ""
+    return f"进入队列 {f['queue']}{title}{position}{music}"
+
+
+def _announce_words(bundle, f) -> str:
+    parts = [f"排第 {f['position']} 位" if f.get("position") else "",
+             f"预计等待 {f['expected_wait_s']} 秒" if f.get("expected_wait_s") is not None else ""]
+    return "播报排队信息:" + ",".join(p for p in parts if p)
+
+
+# How the panel words what the session showed (the terminal's lines are in English).
+WORDS = {
+    "start": lambda b, f: (f"{f['caller']} 来电{',拨打 ' + f['dialed'] if f.get('dialed') else ''},进入流程 {f['flow']};"
+                           f"就绪坐席:{'、'.join(agent_name(b, a) for a in f['agents']) or '无'}"),
+    "Answer": lambda b, f: "电话接通(应答)",
+    "StopPrompt": lambda b, f: "(提示被打断)",
+    "StartRecording": lambda b, f: "开始录音",
+    "TransferToNumber": lambda b, f: f"转接到外线号码 {f['number']}",
+    "Voicemail": lambda b, f: f"进入留言信箱 {f['box']}:主叫留言{',等待回电' if f.get('callback') else ''}",
+    "Hangup": lambda b, f: "流程挂机" + (f"({f['reason']})" if f.get("reason") not in (None, "hangup") else ""),
+    "RingAgent": lambda b, f: f"坐席 {agent_name(b, f['agent'])} 振铃:可点“坐席接听”,或等待",
+    "StopRinging": lambda b, f: f"坐席 {agent_name(b, f['agent'])} 停止振铃",
+    "Announce": _announce_words,
+    "queue": _queue_words,
+    "connected": lambda b, f: f"与坐席 {agent_name(b, f['agent'])} 接通",
+    "agent_left": lambda b, f: f"坐席 {agent_name(b, f['agent'])} 离开通话",
+    "caller_hangup": lambda b, f: "主叫挂机",
+    "http": lambda b, f: f"外部请求 {f['method']} {f['url']}:失败(模拟时不连接外部系统,流程走 else 分支)",
+    "fault": lambda b, f: f"流程出错({f.get('where') or '流程'}):{f.get('message')};按流程的出错处理继续",
+    "nothing_due": lambda b, f: "不会再自动发生什么了:请按键、接听或挂机",
+    "talks_forever": lambda b, f: f"流程连续播放了 {f['prompts']} 个提示仍不等待主叫,已停止",
+}
+
+
+def words(bundle: ir.Bundle, entry: simulator.Entry) -> str:
+    """An event of the transcript in the page's words; the simulator's own line for anything else."""
+    word = WORDS.get(entry.what)
+    try:
+        return word(bundle, entry.facts) if word else entry.text
+    except (KeyError, TypeError):
+        return entry.text
+
+
 def audio_available() -> bool:
     return all(shutil.which(tool) for tool in ("espeak-ng", "sox"))
 
@@ -369,7 +420,7 @@ async def _panel(request: Request, session: Session, error: str | None = None, s
     drawn = await asyncio.to_thread(pictures, sim)
     return page(request, "simulate_panel.html" if partial else "simulate_call.html", {
         "title": "模拟来电", "current": "workspace", "session": session, "sim": sim, "keypad": KEYPAD,
-        "entries": list(enumerate(sim.entries)), "pictures": drawn, "facts": call_facts(sim, sim.started.tzinfo),
+        "entries": [(n, entry, words(sim.bundle, entry)) for n, entry in enumerate(sim.entries)], "pictures": drawn, "facts": call_facts(sim, sim.started.tzinfo),
         "writes": writes(sim), "audio": audio_available(), "error": error,
         "ringing": sim.ringing_agent, "on_call": sim.agent_on_call,
     }, status)

@@ -126,7 +126,7 @@ def test_a_complaint_at_night_goes_to_voicemail(app):
     act(client, token, where, action="press", key="2")
     page = act(client, token, where, action="press", key="1").text
     assert "现在是非人工服务时间,请在提示音后说明您的问题,投诉专员将在上班后回电。" in said(page)
-    assert "voicemail box complaints" in page
+    assert "进入留言信箱 complaints:主叫留言,等待回电" in page
     assert fact(page, "结果") == "留言(voicemail)" and 'data-over="yes"' in page
 
 
@@ -160,7 +160,7 @@ def test_only_the_chosen_agents_are_ready(app):
     where = started(client, token, agents_listed="1", agents=["li_na"])
     act(client, token, where, action="press", key="0")
     page = act(client, token, where, action="wait", amount="5s").text
-    assert "ringing agent li_na" in page
+    assert "坐席 李娜(li_na) 振铃" in page
 
 
 def test_the_draft_on_disk_is_what_runs(app):
@@ -290,3 +290,27 @@ def test_without_espeak_the_page_says_audio_is_unavailable(app, monkeypatch):
     monkeypatch.setattr(simulate, "audio_available", lambda: False)
     page = client.get(where).text
     assert "提示不能朗读,只以文字显示" in page and "data-src=" not in page and said(page)
+
+
+def events(page: str) -> list[str]:
+    return [html.unescape(t) for t in re.findall(r'<span class="event" data-what="[^"]*">([^<]*)</span>', page)]
+
+
+def test_the_transcript_words_events_in_chinese(app):
+    client, token = supervisor(app)
+    where = started(client, token, agents_listed="1", agents=["li_na"])
+    act(client, token, where, action="press", key="1")
+    act(client, token, where, action="press", key="1")     # the balance: its HTTP request fails
+    act(client, token, where, action="press", key="0")     # after the service: a person
+    page = act(client, token, where, action="wait", amount="5s").text
+    shown = events(page)
+    assert shown[:3] == ["13800138000 来电,拨打 4008001000,进入流程 hotline;就绪坐席:李娜(li_na)",
+                         "电话接通(应答)", "开始录音"]
+    assert any(e.startswith("外部请求 GET http://127.0.0.1:8089/v1/accounts/13800138000/balance:失败") for e in shown)
+    assert "进入队列 general「综合服务」,等待音乐 hold/default" in shown
+    assert "坐席 李娜(li_na) 振铃:可点“坐席接听”,或等待" in shown
+    page = act(client, token, where, action="answer").text
+    assert "与坐席 李娜(li_na) 接通" in events(page)
+    page = act(client, token, where, action="agent-hangup").text
+    assert "坐席 李娜(li_na) 离开通话" in events(page)
+    assert not [e for e in events(page) if re.search(r"[a-z]{4,} [a-z]{3,}", e) and "http" not in e]  # no English sentences

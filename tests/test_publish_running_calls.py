@@ -105,3 +105,41 @@ def test_the_live_telephony_logs_each_call_with_its_version(old, new, tmp_path):
     assert live.hub.desk("he_tao").state == "logged_out"           # the new agent has a desk
     live.login("he_tao", ready=True)
     assert live.state("he_tao") == ("ready", None)
+
+
+def test_the_asterisk_telephony_takes_the_new_version_and_speaks_its_prompts_ahead(tmp_path):
+    import asyncio
+
+    from studio.telephony_ari import asterisk_call_center
+    from tests.test_telephony_ari import settings
+
+    def small(greeting: str, agents: str):
+        folder = tmp_path / greeting
+        folder.mkdir()
+        (folder / "main.flow").write_text(f"""
+queue general {{
+    ring timeout 10s
+}}
+{agents}
+flow main {{
+    entry number "10086"
+    say "{greeting}"
+    enqueue general
+}}
+""", encoding="utf-8")
+        return compile_project([folder]).bundle
+
+    old = small("旧的欢迎语", 'agent li_na { extension "8001" queues general }')
+    new = small("新的欢迎语", 'agent li_na { extension "8001" queues general }\nagent wang { queues general }')
+    live = asterisk_call_center(old, settings(tmp_path), crm=None, project=tmp_path,
+                                database_url=f"sqlite:///{tmp_path / 'calls.db'}", clock=lambda: T0)
+
+    async def scenario():
+        live.publish(new)
+        await asyncio.gather(*live._preparing)
+
+    asyncio.run(scenario())
+    assert live.edge.center.bundle is new and live.bundle is new
+    assert live.hub.desk("wang").state == "logged_out"
+    spoken = [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
+    assert spoken, "the new version's prompts are spoken ahead"

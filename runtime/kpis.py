@@ -130,7 +130,8 @@ def queue_kpis(visits: Iterable, interval: str, tz: ZoneInfo, targets_s: dict[st
 def agent_kpis(states: Iterable, since: datetime.datetime, until: datetime.datetime, interval: str,
                tz: ZoneInfo) -> list[AgentKpis]:
     """Time in each state per (agent, interval), clipped to [since, until), from state-change rows
-    ordered by agent and time.  A state lasts until the agent's next change (or `until`)."""
+    ordered by agent and time.  A state lasts until the agent's next change (or `until`).  Time
+    logged out is nobody's working time: an interval the agent spent logged out has no row."""
     by_agent: dict[str, list] = {}
     for s in states:
         by_agent.setdefault(s.agent, []).append(s)
@@ -144,7 +145,7 @@ def agent_kpis(states: Iterable, since: datetime.datetime, until: datetime.datet
                 k = out.setdefault((agent, interval_start(current.at, interval, tz)),
                                    AgentKpis(agent=agent, start=interval_start(current.at, interval, tz)))
                 k.calls += 1
-            while begin < end:
+            while begin < end and current.state != "logged_out":
                 start = interval_start(begin, interval, tz)
                 piece_end = min(end, start + step if interval != "day" else _next_day(start))
                 k = out.setdefault((agent, start), AgentKpis(agent=agent, start=start))

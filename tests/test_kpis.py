@@ -81,6 +81,16 @@ def test_agent_state_times_and_occupancy():
     assert ten.seconds == {"ready": 1800} and ten.occupancy == 0.0
 
 
+def test_hours_spent_logged_out_have_no_row():
+    states = [
+        Row(agent="a1", state="logged_out", at=at(0, 0)),
+        Row(agent="a1", state="ready", at=at(9, 30)),
+        Row(agent="a1", state="logged_out", at=at(10, 15)),
+    ]
+    rows = agent_kpis(states, at(0), at(13), "hour", SH)
+    assert [(r.start.hour, r.seconds) for r in rows] == [(9, {"ready": 1800}), (10, {"ready": 900})]
+
+
 def test_empty_intervals_have_no_rates():
     rows = queue_kpis([visit("q", at(9), 2, "abandoned")], "hour", SH, targets_s={})
     assert rows[0].short_abandoned == 1 and rows[0].answer_rate is None and rows[0].asa_s is None

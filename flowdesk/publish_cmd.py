@@ -99,7 +99,7 @@ def _now():
 
 
 def add_parser(sub, env_option, db_option) -> None:
-    p = sub.add_parser("publish", help="check the project and make it the live version (or roll back to an earlier one)")
+    p = sub.add_parser("publish", help="check the project and make it the live version, or roll back")
     p.add_argument("path", nargs="?", default=".", metavar="PATH", help="the project's folder (default: here)")
     p.add_argument("--by", default=_user(), help="who publishes, kept with the version (default: the login name)")
     p.add_argument("--note", help="what this version changes, kept with it")

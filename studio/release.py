@@ -97,7 +97,10 @@ class Candidate:
 
     @property
     def changed(self) -> bool:
-        return self.bundle is not None and (self.live is None or self.bundle.hash != self.live.bundle_hash)
+        """Something to publish: the bundle, or only the files' text (a comment is worth a version
+        too, so the live version's sources stay those in git)."""
+        return self.bundle is not None and (self.live is None or self.bundle.hash != self.live.bundle_hash
+                                            or bool(self.files))
 
     @property
     def blockers(self) -> list[str]:

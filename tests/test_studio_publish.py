@@ -218,3 +218,16 @@ def test_rolling_back_to_a_version_that_does_not_exist_says_so(app):
     client, token = supervisor(app)
     refused = client.post("/workspace/rollback", data={"csrf_token": token, "number": "9"}, follow_redirects=False)
     assert refused.status_code == 409 and "没有版本 9" in refused.text
+
+
+def test_a_comment_alone_is_a_version_too_with_no_change_to_the_flows(app, project):
+    edit(project, HOTLINE, OLD_GREETING, OLD_GREETING)
+    (project / HOTLINE).write_text("# 欢迎语经法务审核\n" + (project / HOTLINE).read_text(encoding="utf-8"),
+                                   encoding="utf-8")
+    client, token = supervisor(app)
+    page = client.get("/workspace/publish").text
+    assert 'data-path="flows/hotline.flow"' in page and 'id="changes"' not in page
+    assert publish_button_enabled(page)
+    before = app.state.studio.bundle.hash
+    assert client.post("/workspace/publish", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    assert live_number(app) == 2 and app.state.studio.bundle.hash == before

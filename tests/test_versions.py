@@ -97,3 +97,31 @@ def test_a_damaged_bundle_is_refused_with_its_number(engine, bundle):
         connection.execute(update(versions.VERSIONS).values(bundle=json.dumps(damaged)))
     with pytest.raises(versions.VersionError, match="version 1 is damaged"):
         versions.bundle(engine, 1)
+
+
+def test_publishing_and_rolling_back_migrate_the_database(engine, tmp_path):
+    """studio.release on both databases: a new field is migrated in; rolling back over it is refused."""
+    import shutil
+
+    from sqlalchemy import inspect
+
+    from studio import release
+
+    project = tmp_path / "project"
+    for name in ("flows", "schemas"):
+        shutil.copytree(REPO / name, project / name, ignore=shutil.ignore_patterns("*.test.yaml"))
+    shutil.copy(REPO / "flowdesk.yaml", project / "flowdesk.yaml")
+    first = release.check(project, engine)
+    assert first.blockers == [] and first.live is None
+    assert release.publish(engine, first, by="ci", at=AT) == 1
+    schema = project / "schemas" / "customer.schema"
+    schema.write_text(schema.read_text(encoding="utf-8").replace(
+        '    notes: text max 500 label "备注"\n', '    notes: text max 500 label "备注"\n    wechat: text max 40\n'),
+        encoding="utf-8")
+    second = release.check(project, engine)
+    assert any("add field wechat" in change for change in second.migration)
+    assert release.publish(engine, second, by="ci", at=later(1)) == 2
+    assert "wechat" in {c["name"] for c in inspect(engine).get_columns("crm_customer")}
+    with pytest.raises(release.PublishRefused, match="回滚到版本 1 需要把数据库改回当时的结构"):
+        release.roll_back(engine, 1, by="ci", at=later(2))
+    assert versions.live(engine).number == 2

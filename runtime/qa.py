@@ -296,7 +296,8 @@ VISITS = QueueVisit.__table__
 
 def answered_calls(connection: Connection, wanted: CallFilter) -> list[AnsweredCall]:
     """The answered calls `wanted` asks for, oldest first."""
-    query = _answered_query().where(CALLS.c.started_at >= as_utc(wanted.since), CALLS.c.started_at < as_utc(wanted.until))
+    query = _answered_query().where(CALLS.c.started_at >= as_utc(wanted.since),
+                                    CALLS.c.started_at < as_utc(wanted.until))
     if wanted.queue:
         query = query.where(VISITS.c.queue == wanted.queue)
     if wanted.outcome:

@@ -493,15 +493,10 @@ def trend_view(bundle: ir.Bundle, evaluation: ir.Evaluation, trend: list[dict], 
                          "cells": [items[(a, part.name, item.name)]["percent"] if (a, part.name, item.name) in items
                                    else None for a in agents]})
     if criteria:
-        figures["parts"] = charts.bars(
-            [(p.name, p.title or p.name) for p in evaluation.parts],
-            [charts.Series(a, agent_name(bundle, a), [round((parts.get((a, p.name)) or 0) * 100)
-                                                     for p in evaluation.parts]) for a in agents],
-            "各部分得分率(%)")
         figures["heat"] = charts.heatmap(
-            [(r["key"], r["title"]) for r in rows if r["kind"] == "item"], [(a, agent_name(bundle, a)) for a in agents],
-            [[None if v is None else v * 100 for v in r["cells"]] for r in rows if r["kind"] == "item"],
-            "各评分项得分率(%)")
+            [(r["key"], r["title"] if r["kind"] == "item" else f"【{r['title']}】") for r in rows],
+            [(a, agent_name(bundle, a)) for a in agents],
+            [[None if v is None else v * 100 for v in r["cells"]] for r in rows], "各部分及评分项得分率(%)")
     return {"starts": starts, "scored_agents": agents, "by": by, "criteria_rows": rows, "charts": figures}
 
 

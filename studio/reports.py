@@ -41,7 +41,10 @@ MAX_DAYS = {"15min": 7, "hour": 62, "day": 400}       # keeps a page to some tho
 PRESETS = {"today": ("今天", 0, 0), "yesterday": ("昨天", 1, 1), "last7": ("最近 7 天", 6, 0)}
 STATES = [("ready", "就绪"), ("not_ready", "示忙"), ("ringing", "振铃"), ("on_call", "通话"), ("wrap_up", "话后整理")]
 STAFFING_COLUMNS = ["queue", "interval", "offered", "calls_per_hour", "aht_s", "erlangs", "agents",
-                    "service_level", "asa_s"]
+                    "service_level", "asa_s", "scheduled"]
+# The share of paid time agents are not on the phones (breaks, meetings, training, absence): a
+# common planning figure for inbound centres; the form can change it.
+SHRINKAGE_PERCENT = 30
 
 
 class BadInput(ValueError):
@@ -201,7 +204,8 @@ def report_context(request: Request, params) -> dict:
 def form_values(request: Request, params, period: Period | None) -> dict:
     """The form as the user left it (or as the preset resolved it), and the choices it offers."""
     bundle = request.app.state.studio.bundle
-    values = {k: params.get(k) or "" for k in ("from", "to", "interval", "queue", "agent", "percent", "within", "aht")}
+    values = {k: params.get(k) or "" for k in ("from", "to", "interval", "queue", "agent", "percent", "within", "aht",
+                                               "shrinkage")}
     if period is not None:
         values.update({"from": period.first.isoformat(), "to": period.last.isoformat(), "interval": period.interval})
     keep = {k: v for k, v in values.items() if v and k not in ("from", "to")}
@@ -266,13 +270,16 @@ class Goal:
     level: float          # 0.8
     within_s: float       # 20
     aht_s: float | None
+    shrinkage: float = SHRINKAGE_PERCENT / 100     # 0.3
 
 
 def read_goal(params, queue: ir.Queue) -> Goal:
     level = _number(params.get("percent"), "服务水平目标", queue.service_level.percent, 1, 99.9)
     within = _number(params.get("within"), "目标应答时间(秒)", queue.service_level.within_ms / 1000, 0, 3600)
     aht = params.get("aht") or None
-    return Goal(level / 100, within, _number(aht, "平均处理时长(秒)", 0, 1, 4 * 3600) if aht else None)
+    shrinkage = _number(params.get("shrinkage"), "折损率 %", SHRINKAGE_PERCENT, 0, 90)
+    return Goal(level / 100, within, _number(aht, "平均处理时长(秒)", 0, 1, 4 * 3600) if aht else None,
+                shrinkage / 100)
 
 
 def _number(text: str | None, what: str, default: float, low: float, high: float) -> float:
@@ -301,14 +308,20 @@ def staffing_rows(history: list[dict], interval: str, goal: Goal) -> list[dict]:
         per_hour = r["offered"] / hours
         row = {"queue": r["queue"], "interval": r["interval"], "offered": r["offered"], "calls_per_hour": per_hour,
                "aht_s": aht, "aht_from": "given" if goal.aht_s else "own" if r["aht_s"] else "period",
-               "erlangs": None, "agents": None, "service_level": None, "asa_s": None}
+               "erlangs": None, "agents": None, "service_level": None, "asa_s": None, "scheduled": None}
         if aht:
             agents = erlang.agents_needed(per_hour, aht, goal.level, goal.within_s, max_agents=20_000)
             row.update(erlangs=erlang.traffic_erlangs(per_hour, aht), agents=agents,
                        service_level=erlang.service_level(agents, per_hour, aht, goal.within_s) if agents else None,
-                       asa_s=erlang.average_speed_of_answer(agents, per_hour, aht) if agents else None)
+                       asa_s=erlang.average_speed_of_answer(agents, per_hour, aht) if agents else None,
+                       scheduled=scheduled(agents, goal.shrinkage))
         rows.append(row)
     return rows
+
+
+def scheduled(agents: int | None, shrinkage: float) -> int | None:
+    """Agents to put on the schedule so that `agents` are on the phones after shrinkage."""
+    return None if agents is None else math.ceil(round(agents / (1 - shrinkage), 9))
 
 
 def staffing_context(request: Request, params) -> dict:
@@ -328,7 +341,8 @@ def staffing_context(request: Request, params) -> dict:
                              [charts.Series("offered", "呼入量", [r["offered"] for r in rows])],
                              "所需坐席数(Erlang C)", "呼入量", percent=False)
     return {"period": period, "queue": name, "goal": goal, "rows": rows, "chart": chart,
-            "peak": max((r["agents"] or 0 for r in rows), default=0)}
+            "peak": max((r["agents"] or 0 for r in rows), default=0),
+            "peak_scheduled": max((r["scheduled"] or 0 for r in rows), default=0)}
 
 
 async def staffing_page(request: Request) -> Response:
@@ -342,7 +356,8 @@ async def staffing_page(request: Request) -> Response:
         return _page(request, "reports_staffing.html", {"error": str(bad), **form_values(request, params, None)}, 400)
     values = form_values(request, params, shown["period"])
     goal = shown["goal"]
-    values["form"].update(queue=shown["queue"], percent=f"{goal.level * 100:g}", within=f"{goal.within_s:g}")
+    values["form"].update(queue=shown["queue"], percent=f"{goal.level * 100:g}", within=f"{goal.within_s:g}",
+                          shrinkage=f"{goal.shrinkage * 100:g}")
     return _page(request, "reports_staffing.html", {**shown, **values})
 
 

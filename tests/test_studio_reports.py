@@ -346,7 +346,7 @@ def test_staffing_matches_the_published_erlang_c_worked_example(busy_app):
     client = client_for(busy_app, "zhou_qiang")
     at_85 = staffing(client, percent="85", within="20")["rows"]["2026-11-23 08:00"]
     assert at_85 == {"offered": "180", "calls_per_hour": "720.0", "aht_s": "240.0", "erlangs": "48.00",
-                     "agents": "55", "service_level": "86.7%", "asa_s": "8.2"}
+                     "agents": "55", "service_level": "86.7%", "asa_s": "8.2", "scheduled": "79"}
     assert int(at_85["agents"]) == erlang.agents_needed(720, 240, 0.85, 20)
     # Within 15 s the same 55 agents answer 84.6% (published), so 84% needs 55 and 85% one more.
     assert staffing(client, percent="84", within="15")["rows"]["2026-11-23 08:00"]["service_level"] == "84.6%"
@@ -379,9 +379,22 @@ def test_staffing_per_interval_equals_agents_needed_and_the_target_and_aht_can_c
     assert csv.text.splitlines() == [",".join(reports.STAFFING_COLUMNS),
                                      f"general,2026-11-23 08:00,180,720.0,240.0,48.0,54,"
                                      f"{erlang.service_level(54, 720, 240, 20):.3f},"
-                                     f"{erlang.average_speed_of_answer(54, 720, 240):.1f}",
+                                     f"{erlang.average_speed_of_answer(54, 720, 240):.1f},78",
                                      csv.text.splitlines()[2]]
     assert csv.text.splitlines()[2].startswith("general,2026-11-23 08:15,30,120.0,240.0,8.000,")
+
+
+def test_staffing_schedules_for_shrinkage(busy_app):
+    """55 agents on the phones with 30% of paid time off them (the default) need 55 / 0.7 = 78.6,
+    so 79 on the schedule; with no shrinkage, the 55 themselves; a shrinkage of 95% is refused."""
+    client = client_for(busy_app, "zhou_qiang")
+    default = staffing(client, percent="85", within="20")
+    assert default["rows"]["2026-11-23 08:00"]["scheduled"] == "79"
+    assert 'name="shrinkage" value="30"' in default["html"] and 'id="peak-scheduled">79<' in default["html"]
+    assert staffing(client, percent="85", within="20", shrinkage="0")["rows"]["2026-11-23 08:00"]["scheduled"] == "55"
+    assert staffing(client, percent="85", within="20", shrinkage="35")["rows"]["2026-11-23 08:00"]["scheduled"] == "85"
+    refused = client.get("/staffing", params={"queue": "general", "from": "2026-11-23", "shrinkage": "95"})
+    assert refused.status_code == 400 and "折损率 %应在 0 到 90 之间" in refused.text
 
 
 def test_the_360_calls_an_hour_example_needs_29_agents_not_28(busy_app, sqlite_url):
@@ -398,7 +411,7 @@ def test_the_360_calls_an_hour_example_needs_29_agents_not_28(busy_app, sqlite_u
     rows = staffing(client, queue="business", **{"from": "2026-11-22"})["rows"]
     assert rows["2026-11-22 14:00"] == {"offered": "90", "calls_per_hour": "360.0", "aht_s": "240.0",
                                         "erlangs": "24.00", "agents": "29", "service_level": "84.0%",
-                                        "asa_s": erlang_asa(29, 360, 240)}
+                                        "asa_s": erlang_asa(29, 360, 240), "scheduled": "42"}
 
 
 def erlang_asa(agents: int, calls_per_hour: float, aht_s: float) -> str:

@@ -127,6 +127,7 @@ def live_bundle(engine: Engine, live, environment: str | None) -> ir.Bundle:
 
 def prepare_database(engine: Engine, bundle: ir.Bundle, clock):
     """The CRM's tables migrated to the bundle's entities, the studio's own tables; the record store."""
+    from runtime import qa
     from runtime.crm import notifications
     from runtime.crm.migrate import MigrationRefused, migrate
     from runtime.crm.records import RecordStore
@@ -140,6 +141,7 @@ def prepare_database(engine: Engine, bundle: ir.Bundle, clock):
     store.create_tables()       # the audit log and the search indexes beside the entities
     notifications.create_tables(engine)
     users.create_tables(engine)
+    qa.create_tables(engine)
     return store
 
 

@@ -26,6 +26,8 @@ EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 DEMO_RECORDS = Path(__file__).resolve().parent.parent / "demo" / "crm.yaml"
 DEMO_DAYS = 10
 DEMO_ZONE = ZoneInfo("Asia/Shanghai")
+DEMO_REVIEWS_PER_AGENT = 6
+DEMO_SEED = 1
 
 
 class DemoError(Exception):
@@ -154,6 +156,9 @@ def prepare_demo(studio, records: Path = DEMO_RECORDS, out=print, zone: ZoneInfo
     calls = seed_history(studio, _read(records), zone)
     if calls:
         out(f"demo call history added: {calls} calls over the last {DEMO_DAYS} working days")
+        reviewed = seed_reviews(studio)
+        if reviewed:
+            out(f"demo QA reviews added: {reviewed} calls scored")
 
 
 def seed_history(studio, records: dict[str, list[dict]], zone: ZoneInfo, days: int = DEMO_DAYS) -> int:
@@ -199,6 +204,32 @@ def seed(store, path: Path) -> dict[str, int]:
                     raise DemoError(f"{path}: {entity} #{n}: {invalid}") from None
             added[entity] = len(rows)
     return added
+
+
+def seed_reviews(studio, per_agent: int = DEMO_REVIEWS_PER_AGENT) -> int:
+    """Reviews of a random sample of the history's answered calls on the project's first evaluation
+    form, by its first QA reviewer, each agent scoring around a level of their own (see
+    runtime.history.demo_review).  Returns how many calls were scored."""
+    import datetime as dt
+    import random
+
+    from runtime import history, qa
+
+    evaluation = next(iter(studio.bundle.evaluations.values()), None)
+    reviewer = next((a.name for a in studio.bundle.agents.values() if "qa" in a.roles), None)
+    if evaluation is None or reviewer is None:
+        return 0
+    rng = random.Random(DEMO_SEED)
+    with studio.engine.begin() as connection:
+        calls = qa.answered_calls(connection, qa.CallFilter(since=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
+                                                            until=studio.clock()))
+        picked = qa.sample_per_agent(calls, per_agent, DEMO_SEED) if calls else []
+        level = {agent: rng.uniform(0.7, 0.95) for agent in sorted({c.agent for c in picked})}
+        for call in picked:
+            call_type, points, note = history.demo_review(evaluation, rng, level[call.agent])
+            qa.save_review(connection, evaluation, call.call_id, call.agent, call.started_at, reviewer,
+                           qa.score(evaluation, call_type, points), note, call.started_at + dt.timedelta(days=1))
+    return len(picked)
 
 
 def _read(path: Path) -> dict[str, list[dict]]:

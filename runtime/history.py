@@ -136,3 +136,21 @@ def past_days(bundle: ir.Bundle, *, before: dt.date, days: int, zone: ZoneInfo,
         run.plan_day(day)
         rows += run.run(run.at(day + dt.timedelta(days=1), midnight))
     return list({id(row): row for row in rows}.values())   # a row is logged again at each change
+
+
+# ------------------------------------------------------------------ QA reviews of those days
+
+NOTES = ["开头语规范,核实身份完整。", "解答准确,注意语速。", "安抚到位,工单记录完整。",
+         "未征得同意即静音,已辅导。", "产品资费讲解不清,安排复训。", "结束语缺失,已提醒。"]
+CALL_TYPE_SHARE = {"inquiry": 0.5, "business": 0.3, "complaint": 0.2}
+
+
+def demo_review(evaluation: ir.Evaluation, rng: random.Random, level: float) -> tuple[str, dict[str, int], str]:
+    """A made-up review's (call type, points per "part.item", action note), the points around
+    `level` (0.7: 70% of each item's points) so that agents reviewed with levels of their own
+    show different trends."""
+    types = [c.name for c in evaluation.call_types]
+    call_type = rng.choices(types, [CALL_TYPE_SHARE.get(t, 0.1) for t in types])[0]
+    points = {f"{part.name}.{item.name}": max(0, min(item.points, round(item.points * rng.gauss(level, 0.12))))
+              for part in evaluation.parts for item in part.items}
+    return call_type, points, rng.choice(NOTES)

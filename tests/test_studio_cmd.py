@@ -16,6 +16,7 @@ import pytest
 
 from flowdesk import studio_cmd
 from flowdesk.cli import db_option, env_option
+from runtime import qa
 from runtime.crm.users import SYSTEM
 from runtime.storage import EventLog
 from studio.app import create_app
@@ -72,6 +73,11 @@ def test_demo_prints_log_ins_that_work_and_seeds_an_empty_crm_once(tmp_path):
     assert any(line.startswith("demo call history added: ") for line in printed)
     calls = EventLog(str(studio.engine.url)).calls(dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), studio.clock())
     assert len(calls) > 1000 and any(c.caller == "13800138003" for c in calls)
+    with studio.engine.connect() as connection:
+        reviews = qa.reviews(connection)
+    assert f"demo QA reviews added: {len(reviews)} calls scored" in printed
+    assert {r.agent for r in reviews} == {n for n, a in studio.bundle.agents.items() if a.queues}
+    assert all(r.reviewer == "sun_li" and 0 < r.total <= r.maximum and r.note for r in reviews)
     again: list[str] = []
     studio_cmd.prepare_demo(studio, out=again.append)
     assert not any(line.startswith(("demo records added", "demo call history")) for line in again)

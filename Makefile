@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM := $(VENV)/.system
 
-.PHONY: run test bench fmt check clean
+.PHONY: run test bench screenshots fmt check clean
 
 $(SYSTEM): scripts/system-packages
 	bash scripts/system-packages
@@ -37,6 +37,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/compile_large.py
+
+# PNGs of the studio's main pages in build/screenshots/, taken in headless chromium on a copy of
+# the example project with the demo's records and calls (scripts/screenshots says what is shown).
+screenshots: $(STAMP)
+	$(BIN)/python scripts/screenshots --out build/screenshots
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

@@ -277,10 +277,8 @@ class Simulator:
             until = self.center.next_due()
             if until is None:
                 return self._say("nothing more happens by itself; press keys, answer or hang up", "nothing_due")
-        elif _DURATION.fullmatch(amount):
-            until = self.center.now + dt.timedelta(milliseconds=_ms(amount))
         else:
-            raise SimulatorError(f"'{amount}' is not a duration such as 10s, 1m30s or 500ms")
+            until = self.center.now + dt.timedelta(milliseconds=wait_ms(amount))
         self.center.advance(until)
 
     def _answer(self) -> None:
@@ -431,7 +429,10 @@ def _facts(command) -> dict:
         if dataclasses.is_dataclass(command) else {}
 
 
-def _ms(amount: str) -> int:
+def wait_ms(amount: str) -> int:
+    """The milliseconds of `wait AMOUNT`: 10s, 1m30s, 500ms, or plain seconds."""
+    if not _DURATION.fullmatch(amount):
+        raise SimulatorError(f"'{amount}' is not a duration such as 10s, 1m30s or 500ms")
     return int(amount) * 1000 if amount.isdigit() else parse_duration(amount)
 
 

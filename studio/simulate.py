@@ -48,7 +48,6 @@ MAX_KEYS = 64
 MAX_RECORDS_TEXT = 50_000
 DEFAULT_ZONE = "Asia/Shanghai"
 CALLER = re.compile(r"[0-9+*#]{1,32}")
-DURATION = re.compile(r"(?:[0-9]+(?:ms|h|m|s))+|[0-9]+")
 KEYPAD = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"]
 OUTCOMES = {"caller_hangup": "主叫挂机", "hangup": "流程挂机", "transferred": "转接外线", "voicemail": "留言",
             "error": "流程出错", "unknown_number": "空号"}
@@ -223,9 +222,11 @@ def _keys(keys: str) -> str:
 def _wait(amount: str) -> str:
     if not amount:
         return "wait"
-    if not DURATION.fullmatch(amount):
-        raise Refused(f"等待时长“{amount}”不对:写成 10s、1m30s 或 500ms。")
-    if dt.timedelta(milliseconds=simulator._ms(amount)) > MAX_WAIT:
+    try:
+        ms = simulator.wait_ms(amount)
+    except simulator.SimulatorError:
+        raise Refused(f"等待时长“{amount}”不对:写成 10s、1m30s 或 500ms。") from None
+    if dt.timedelta(milliseconds=ms) > MAX_WAIT:
         raise Refused("一次最多等待 1 小时。")
     return f"wait {amount}"
 
@@ -241,14 +242,12 @@ class Picture:
     current: bool           # the call is in this flow now
 
 
-def pictures(sim: simulator.Simulator) -> list[Picture]:
+def pictures(bundle: ir.Bundle, first: str, visited: list[tuple[str, str]],
+             here: tuple[str, str] | None) -> list[Picture]:
     """A picture of each flow the call went through, in order of first visit, with its path lit."""
-    visited = sim.visited
-    flows = list(dict.fromkeys([sim.flow, *(flow for flow, _ in visited)]))
-    here = sim.current
     out = []
-    for name in flows:
-        flow = sim.bundle.flows[name]
+    for name in dict.fromkeys([first, *(flow for flow, _ in visited)]):
+        flow = bundle.flows[name]
         current = here[1] if here and here[0] == name else None
         dot = flow_graph.to_dot(flow, lit={step for f, step in visited if f == name}, current=current)
         out.append(Picture(name, flow.title, dot, svg_of(dot), current is not None))
@@ -417,7 +416,8 @@ async def _panel(request: Request, session: Session, error: str | None = None, s
     from studio.screens import page
 
     sim = session.sim
-    drawn = await asyncio.to_thread(pictures, sim)
+    # Drawn off the event loop from a copy of the path, while the next key may already be pressed.
+    drawn = await asyncio.to_thread(pictures, sim.bundle, sim.flow, sim.visited, sim.current)
     return page(request, "simulate_panel.html" if partial else "simulate_call.html", {
         "title": "模拟来电", "current": "workspace", "session": session, "sim": sim, "keypad": KEYPAD,
         "entries": [(n, entry, words(sim.bundle, entry)) for n, entry in enumerate(sim.entries)], "pictures": drawn, "facts": call_facts(sim, sim.started.tzinfo),

@@ -12,6 +12,20 @@ LIT = "[...document.querySelectorAll('#sim-pictures g.node.lit > title')].map(t 
 CURRENT = "[...document.querySelectorAll('#sim-pictures g.node.current > title')].map(t => t.textContent)"
 
 
+def assert_prompts_can_be_heard(page) -> None:
+    """Each prompt has a button that speaks it (or the page says why it cannot)."""
+    from studio.simulate import audio_available
+
+    if not audio_available():
+        assert page.is_visible("#sim-no-audio")
+        return
+    source = page.get_attribute("#transcript li.prompt button.speak", "data-src")
+    heard = page.evaluate("async (src) => { const r = await fetch(src); const b = new Uint8Array(await r.arrayBuffer());"
+                          " return [r.status, r.headers.get('content-type'), String.fromCharCode(...b.slice(0, 4))]; }",
+                          source)
+    assert heard == [200, "audio/wav", "RIFF"]
+
+
 def fact(page, label: str) -> str:
     return page.inner_text(f'td[data-fact="{label}"]')
 
@@ -30,6 +44,7 @@ def test_the_simulator_walks_a_complaint_call_through_the_hotline(page, live_stu
     assert page.evaluate(CURRENT) == ["main_menu"]
     assert {"answer@1", "say@3", "lookup@6"} <= set(page.evaluate(LIT))
     page.evaluate("window.stillTheSamePage = true")
+    assert_prompts_can_be_heard(page)
 
     page.click('.keypad button[data-key="2"]')
     page.wait_for_selector("#transcript li.prompt >> text=投诉请按1,意见和建议请按2")

@@ -31,6 +31,8 @@ from dsl.parser import parse
 from studio import workspace
 from studio.workspace import BadPath, bad_path_page, fingerprint, read_source, refused_page, source_path
 
+CHANGED_MEANWHILE = ("文件在您打开表单之后已被别人修改(例如开发人员提交了新版本),本次没有保存。"
+                     "下面是文件现在的内容,您填写的值仍在原来的表单中,请核对后再提交。")
 SAVED = "已保存,文件已按标准格式写回(注释保留)。保存只改动文件;发布后才用于来电和 CRM。"
 
 
@@ -89,7 +91,7 @@ def _number(form, name: str) -> int:
 
 
 def _text(form, name: str) -> str:
-    return str(form.get(name, ""))
+    return workspace.typed(str(form.get(name, "")))
 
 
 def _move(form, by: int) -> Edit:
@@ -175,8 +177,7 @@ async def edit_endpoint(request: Request) -> Response:
         target = source_path(studio.project, path)
         before = read_source(target)
         if fingerprint(before) != str(form.get("base", "")):
-            return _page(request, path, before, 409, error=workspace.CHANGED_MEANWHILE.replace(
-                "请复制您的改动,重新打开文件后再改", "下面是文件现在的内容,您填写的值仍在表单中,请核对后再提交"), **typed)
+            return _page(request, path, before, 409, error=CHANGED_MEANWHILE, **typed)
         try:
             after = apply_edit(before, path, edit_of(form))
         except EditError as error:

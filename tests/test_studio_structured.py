@@ -191,6 +191,22 @@ def test_people_who_do_not_edit_flows_are_turned_away(app, project, agent):
     assert (project / HOTLINE).read_text(encoding="utf-8") == before
 
 
+def test_an_edit_needs_the_csrf_token(app, project):
+    client = supervisor(app)
+    before = (project / HOTLINE).read_text(encoding="utf-8")
+    values = form_values(opened(client, HOTLINE), "option-hotline-main_menu-0")
+    del values["csrf_token"]
+    assert client.post("/workspace/form", data={**values, "op": "remove_option"}).status_code == 403
+    assert (project / HOTLINE).read_text(encoding="utf-8") == before
+
+
+def test_a_prompt_typed_on_two_lines_keeps_its_line_break_as_an_escape(app, project):
+    client = supervisor(app)
+    answer = send(client, opened(client, HOTLINE), "menu-hotline-after_service", prompt="返回主菜单请按1,\r\n人工服务请按0。")
+    assert answer.status_code == 200, answer.text
+    assert '        prompt "返回主菜单请按1,\\n人工服务请按0。"\n' in (project / HOTLINE).read_text(encoding="utf-8")
+
+
 def test_the_text_editor_and_the_form_editor_link_to_each_other(app):
     client = supervisor(app)
     assert 'href="/workspace/form?path=flows/hotline.flow"' in client.get("/workspace/file", params={"path": HOTLINE}).text

@@ -114,9 +114,13 @@ def _where(flow: ast.Flow, menu: str) -> str:
 
 
 def remove_item(items: list, node: ast.Node, moving: bool = False) -> None:
-    """Takes `node` out of a body (to put it elsewhere when `moving`, its comments with it).  The formatter keeps a blank line where the author left a gap
-    between two items (by their line numbers); the item after `node` is given the line that keeps
-    a gap above or below `node` and adds none for the lines taken out."""
+    """Takes `node` out of a body (to put it elsewhere when `moving`, its comments with it).
+
+    The formatter keeps a blank line where the author left a gap between two items (by their line
+    numbers); the item after `node` is given the line that keeps a gap above or below `node` and
+    adds none for the lines taken out.  Unless `node` is moving, the comments above it stay when
+    the next item follows it without a gap: they head a group of lines more often than one line.
+    """
     index = next(i for i, item in enumerate(items) if item is node)
     del items[index]
     if index == len(items) or items[index].pos == ast.NOWHERE:
@@ -128,7 +132,7 @@ def remove_item(items: list, node: ast.Node, moving: bool = False) -> None:
     before, after = items[index - 1], items[index]
     gap = _blank_between(before, node) or _blank_between(node, after)
     if not moving and not _blank_between(node, after):
-        after.comments[:0] = node.comments      # they head the lines that follow, not this one only
+        after.comments[:0] = node.comments
     line = before.pos.end_line + len(after.comments) + (2 if gap else 1)
     after.pos = ast.Pos(line, after.pos.column, after.pos.end_line, after.pos.end_column)
 
@@ -264,7 +268,8 @@ class AddMenuOption(Edit):
         menu, where = menu_called(flow, self.menu), _where(flow, self.menu)
         key = checked_key(self.key, where)
         _free_key(menu, key, where)
-        option = ast.MenuOption(key=key, title=_title(self.title), target=_target(flow, self.target, f"{where}按键 {key} "))
+        target = _target(flow, self.target, f"{where}按键 {key} ")
+        option = ast.MenuOption(key=key, title=_title(self.title), target=target)
         places = [i for i, item in enumerate(menu.items) if not isinstance(item, ast.EventHandler)]
         menu.items.insert(places[-1] + 1 if places else 0, option)
 

@@ -77,8 +77,8 @@ def _menu_view(name: str, menu: ast.Menu) -> dict:
 
 
 def _lines_view(decl, kind, name_of) -> dict:
-    return {"name": decl.name, "title": decl.title,
-            "lines": [{"number": n, "what": name_of(i), "line": item_line(kind, i)} for n, i in enumerate(decl.items, 1)]}
+    lines = [{"number": n, "what": name_of(i), "line": item_line(kind, i)} for n, i in enumerate(decl.items, 1)]
+    return {"name": decl.name, "title": decl.title, "lines": lines}
 
 
 # ------------------------------------------------------------------ the change a form asks for

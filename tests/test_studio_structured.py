@@ -207,6 +207,14 @@ def test_a_prompt_typed_on_two_lines_keeps_its_line_break_as_an_escape(app, proj
     assert '        prompt "返回主菜单请按1,\\n人工服务请按0。"\n' in (project / HOTLINE).read_text(encoding="utf-8")
 
 
+def test_typed_markup_stays_text_in_the_page(app, project):
+    client = supervisor(app)
+    answer = send(client, opened(client, HOTLINE), "say-hotline-1", text='<script>alert("x")</script>您好')
+    assert answer.status_code == 200, answer.text
+    assert "<script>alert" not in answer.text
+    assert form_values(answer.text, "say-hotline-1")["text"] == '<script>alert("x")</script>您好'
+
+
 def test_the_text_editor_and_the_form_editor_link_to_each_other(app):
     client = supervisor(app)
     assert 'href="/workspace/form?path=flows/hotline.flow"' in client.get("/workspace/file", params={"path": HOTLINE}).text

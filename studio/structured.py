@@ -26,6 +26,7 @@ from dsl.edit_forms import AddFormField, MoveFormField, RemoveFormField, SetFiel
 from dsl.edit_lines import HOURS, HOURS_KINDS, QUEUE, QUEUE_SETTINGS, AddLine, RemoveLine, SetLine, item_line
 from dsl.edits import (AddMenuOption, Edit, EditError, RemoveMenuOption, SetMenuOption, SetMenuSettings, SetSay,
                        apply_edit, labels, menus, says)
+from dsl.formatter import expr
 from dsl.literals import format_duration
 from dsl.parser import parse
 from studio import workspace
@@ -49,9 +50,7 @@ def view_of(module: ast.Module) -> dict:
         elif isinstance(decl, ast.Hours):
             out["hours"].append(_lines_view(decl, HOURS, lambda i: HOURS_KINDS[i.kind]))
         elif isinstance(decl, ast.Form):
-            out["forms"].append({"name": decl.name, "title": decl.title, "entity": decl.entity, "sections": [
-                {"title": s.title, "fields": [{"name": f.name, "readonly": f.readonly} for f in s.fields]}
-                for s in decl.sections]})
+            out["forms"].append(_form_view(decl))
         elif isinstance(decl, ast.Entity):
             out["entities"].append({"name": decl.name, "title": decl.title, "fields": [
                 {"name": f.name, "label": next((o.value for o in f.options if o.key == "label"), "")}
@@ -63,6 +62,13 @@ def _flow_view(flow: ast.Flow) -> dict:
     return {"name": flow.name, "title": flow.title, "labels": labels(flow),
             "menus": [_menu_view(name, menu) for name, menu in menus(flow)],
             "says": [{"number": n, "label": s.label, "text": s.text} for n, s in enumerate(says(flow), 1)]}
+
+
+def _form_view(form: ast.Form) -> dict:
+    sections = [{"title": s.title, "fields": [
+        {"name": f.name, "readonly": f.readonly, "when": expr(f.when) if f.when is not None else ""} for f in s.fields]}
+        for s in form.sections]
+    return {"name": form.name, "title": form.title, "entity": form.entity, "sections": sections}
 
 
 def _menu_view(name: str, menu: ast.Menu) -> dict:

@@ -275,10 +275,19 @@ def writes(sim: simulator.Simulator) -> list[dict]:
     out = []
     for verb, rows in (("新建", sim.crm.created), ("修改", sim.crm.updated)):
         for entity, row in rows:
-            title = sim.bundle.entities[entity].title if entity in sim.bundle.entities else None
-            out.append({"verb": verb, "entity": entity, "title": title, "id": row.get("id"),
-                        "fields": [(k, v) for k, v in row.items() if k != "id"]})
+            declared = sim.bundle.entities.get(entity)
+            fields = {f.name: f for f in declared.fields} if declared else {}
+            out.append({"verb": verb, "entity": entity, "title": declared.title if declared else None,
+                        "id": row.get("id"), "fields": [_field(fields.get(k), k, v) for k, v in row.items() if k != "id"]})
     return out
+
+
+def _field(declared: ir.EntityField | None, name: str, value) -> tuple[str, str, str]:
+    """(label, name, value as shown) of a written field; an enum's choice with its label."""
+    label = declared.label if declared is not None and declared.label else name
+    choice = next((c for c in declared.choices if c.name == value), None) if declared is not None else None
+    shown = "" if value is None else f"{choice.label}({value})" if choice is not None and choice.label else str(value)
+    return label, name, shown
 
 
 def agent_name(bundle: ir.Bundle, name: str | None) -> str:
@@ -422,7 +431,8 @@ async def _panel(request: Request, session: Session, error: str | None = None, s
         "title": "模拟来电", "current": "workspace", "session": session, "sim": sim, "keypad": KEYPAD,
         "entries": [(n, entry, words(sim.bundle, entry)) for n, entry in enumerate(sim.entries)], "pictures": drawn, "facts": call_facts(sim, sim.started.tzinfo),
         "writes": writes(sim), "audio": audio_available(), "error": error,
-        "ringing": sim.ringing_agent, "on_call": sim.agent_on_call,
+        "ringing": sim.ringing_agent and agent_name(sim.bundle, sim.ringing_agent),
+        "on_call": sim.agent_on_call and agent_name(sim.bundle, sim.agent_on_call),
     }, status)
 
 

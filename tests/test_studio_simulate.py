@@ -107,14 +107,15 @@ def test_a_complaint_in_hours_creates_a_ticket_and_rings_the_complaints_desk(app
     page = act(client, token, where, action="press", key="1").text
     assert "您的投诉已登记,工单号是 1,请您记录。" in said(page)
     assert "正在为您转接投诉专席,请稍候。" in said(page)
-    assert 'data-entity="Ticket" data-verb="新建"' in page and "complaint" in page
+    assert 'data-entity="Ticket" data-verb="新建"' in page
+    assert re.search(r'<tr data-field="category"><th title="category">类别</th><td>投诉\(complaint\)</td>', page)
     assert fact(page, "队列") == "complaints"
     assert 'id="sim-answer"' in page and not re.search(r'id="sim-answer"[^>]*disabled', page)
     nodes = lit(page)
     assert nodes["complaints"] == "node lit" and nodes["create@19"] == "node lit"
 
     page = act(client, token, where, action="answer").text
-    assert fact(page, "坐席") == "wang_fang" and "与坐席 wang_fang 通话中" in page
+    assert fact(page, "坐席") == "wang_fang" and "与坐席 王芳(wang_fang) 通话中" in page
     page = act(client, token, where, action="hangup").text
     assert fact(page, "结果") == "主叫挂机(caller_hangup)" and 'data-over="yes"' in page
     assert database_counts(app) == before               # nothing reached the studio's database

@@ -59,7 +59,7 @@ def test_the_simulator_walks_a_complaint_call_through_the_hotline(page, live_stu
     assert fact(page, "队列") == "complaints"
 
     page.click("#sim-answer")
-    page.wait_for_selector("#sim-status >> text=与坐席 wang_fang 通话中")
+    page.wait_for_selector("#sim-status >> text=与坐席 王芳(wang_fang) 通话中")
     page.click("#sim-hangup")
     page.wait_for_selector('#call[data-over="yes"]')
     assert fact(page, "结果") == "主叫挂机(caller_hangup)"

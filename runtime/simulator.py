@@ -17,12 +17,12 @@ words to speak), the steps the call went through (`visited`, `current`) and the 
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
-from pathlib import Path
-import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

@@ -414,7 +414,7 @@ def _session(request: Request) -> Session | None:
 def _gone(request: Request, partial: bool) -> Response:
     from studio.screens import message, page
 
-    text = "这通模拟来电已不存在:可能已超过 30 分钟没有操作,或您又开始了几通新的。请重新开始一通。"
+    text = f"这通模拟来电已不存在:可能已超过 {IDLE_S // 60} 分钟没有操作,或您又开始了几通新的。请重新开始一通。"
     if partial:
         return page(request, "simulate_gone.html", {"message": text}, 404)
     return message(request, "模拟来电已结束", text, 404, "/workspace/simulate")

@@ -198,8 +198,8 @@ def cmd_call(args) -> int:
     agents = [a.strip() for a in args.agents.split(",") if a.strip()] if args.agents is not None else None
     try:
         records = sim.read_records(Path(args.crm), result.bundle) if args.crm else None
-        call = sim.Simulator(result.bundle, flow=args.flow, caller=args.caller, at=at, agents=agents,
-                             records=records, plain_text=not sys.stdout.isatty())
+        call = sim.Simulator(result.bundle, flow=args.flow, dialed=args.number, caller=args.caller, at=at,
+                             agents=agents, records=records, plain_text=not sys.stdout.isatty())
     except sim.SimulatorError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERRORS
@@ -321,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("call", help="make a call through a flow in the terminal (keys, waits, agents)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders, as for check")
-    p.add_argument("--flow", required=True, help="the flow the call starts in")
+    start = p.add_mutually_exclusive_group(required=True)
+    start.add_argument("--flow", help="the flow the call starts in")
+    start.add_argument("--number", help="the number dialled: the call starts in the flow it enters")
     p.add_argument("--from", dest="caller", required=True, metavar="NUMBER", help="the caller's number")
     p.add_argument("--at", help="simulated start, e.g. \"2026-11-23 21:30\" (default: now)")
     p.add_argument("--tz", default="Asia/Shanghai", help="time zone of --at and the times shown")

@@ -9,7 +9,7 @@
 The studio writes the very files developers commit to git; it keeps no copy of its own.  A check
 compiles the whole project with the typed text in place of the saved file, so the diagnostics are
 those `flowdesk check flows schemas` prints for the same text, in the same words and places.
-Saving changes the files only: the running studio goes on with the bundle it started with.
+Saving changes the files only; they go live when published (studio.publish).
 
 Who may edit: supervisors (值班主管), and anyone with a role named `analyst` when a project declares
 one.  The example project has no analyst role; the business analysts of a call centre are usually

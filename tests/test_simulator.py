@@ -211,7 +211,18 @@ def test_the_console_script_reports_errors_without_a_traceback():
     assert "call ended: caller_hangup" in bad_line.stdout
     missing = flowdesk("nothere", "--flow", "hotline", "--from", "1", script="")
     assert missing.returncode == 1 and "no such file or folder" in missing.stderr
-    assert all("Traceback" not in r.stderr for r in (bad_at, unknown, bad_line, missing))
+    wrong_number = flowdesk("flows", "schemas", "--number", "12345", "--from", "1", script="")
+    assert wrong_number.returncode == 1 and "12345" in wrong_number.stderr
+    both = flowdesk("flows", "--flow", "hotline", "--number", "4008001000", "--from", "1", script="")
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    assert all("Traceback" not in r.stderr for r in (bad_at, unknown, bad_line, missing, wrong_number, both))
+
+
+def test_a_piped_call_to_a_dialled_number():
+    result = flowdesk("flows", "schemas", "--number", "4008001000", "--from", "13800138000",
+                      "--at", "2026-11-23 10:00", script="")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith("[10:00:00] call from 13800138000 to flow hotline")
 
 
 def test_no_line_is_read_once_the_call_is_over(bundle):

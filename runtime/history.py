@@ -13,7 +13,7 @@ apply.  The model around it (`runtime.phones`):
   carrier hotline's day: a morning peak, a lunch dip, an afternoon peak.  Each goes to a queue
   picked by QUEUE_SHARE (queues it does not name share what is left equally) through a
   one-step flow `history-<queue>`, from a number in `callers` (say, the CRM's customers) or a
-  made-up mobile number.
+  made-up mobile number, to the project's first number.
 - A rung agent answers after RING_MS; talk lasts 4 minutes on average; callers not answered give
   up after a minute and a half on average.
 
@@ -72,6 +72,7 @@ class _Days(SimulatedPhones):
         left = [q for q in queues if q not in QUEUE_SHARE]
         spare = max(0.0, 1 - sum(QUEUE_SHARE.get(q, 0) for q in queues))
         self.queues = queues
+        self.dialed = next(iter(bundle.numbers), None)
         self.weights = [QUEUE_SHARE.get(q, spare / len(left) if left else 0) for q in queues]
 
     def at(self, day: dt.date, time: dt.time) -> dt.datetime:
@@ -115,7 +116,8 @@ class _Days(SimulatedPhones):
             queue = self.rng.choices(self.queues, self.weights)[0]
             caller = self.rng.choice(self.callers) if self.callers and self.rng.random() < 0.3 else \
                 f"13{self.rng.randrange(10**9):09d}"
-            self.call_in(at, f"history-{local:%Y%m%d}-{next(self.numbers)}", caller, f"{FLOW_PREFIX}{queue}")
+            self.call_in(at, f"history-{local:%Y%m%d}-{next(self.numbers)}", caller, f"{FLOW_PREFIX}{queue}",
+                         self.dialed)
         following = at + dt.timedelta(hours=self.rng.expovariate(max(rate, 1)))
         then = following.astimezone(self.zone)
         if then.date() == local.date() and then.time() < CLOSE:

@@ -56,9 +56,10 @@ class SimulatedPhones:
             self.stepped()
         return center.take_rows()
 
-    def call_in(self, at: dt.datetime, call: str, caller: str, flow: str) -> None:
-        """A caller dials into `flow` and, when impatient, gives up later unless answered first."""
-        self.center.start_call(call, caller=caller, at=at, flow=flow)
+    def call_in(self, at: dt.datetime, call: str, caller: str, flow: str, dialed: str | None = None) -> None:
+        """A caller dials into `flow` (on the number `dialed`, when there is one) and, when
+        impatient, gives up later unless answered first."""
+        self.center.start_call(call, caller=caller, at=at, flow=flow, dialed=dialed)
         if self.patience_ms is not None:
             self.later(self.after(at, self.patience_ms), "give up", call)
 

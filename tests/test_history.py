@@ -39,6 +39,7 @@ def test_calls_come_in_opening_hours_of_the_days_before(two_days):
     assert all(history.OPEN <= t.time() < history.CLOSE for t in local)
     assert all(c.started_at.utcoffset() == dt.timedelta(0) for c in calls)   # kept in UTC like every row
     assert sum(c.caller == "13800138003" for c in calls) > 10                # some callers are known customers
+    assert {c.dialed for c in calls} == {"4008001000"}
 
 
 def test_every_queue_takes_calls_and_only_its_agents_answer(bundle, two_days):

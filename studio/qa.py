@@ -83,11 +83,14 @@ def page(request: Request, template: str, context: dict, status: int = 200) -> R
                                            "clock": clock, "end_reasons": END_REASONS, **context}, status)
 
 
-def refuse(request: Request, roles: tuple[str, ...], why: str) -> Response | None:
-    from studio.screens import message
+def refused_or_formless(request: Request, roles: tuple[str, ...], why: str) -> Response | None:
+    """The page to show instead: 403 for a user without `roles`, or a project without an evaluation form."""
+    from studio.reports import refuse
 
-    user = auth.current_user(request)
-    return None if user is not None and user.has_role(*roles) else message(request, "无权查看", why, 403)
+    refused = refuse(request, roles, why)
+    if refused:
+        return refused
+    return None if studio_of(request).bundle.evaluations else no_form(request)
 
 
 def no_form(request: Request) -> Response:
@@ -189,13 +192,11 @@ def chosen_calls(connection, wanted: qa.CallFilter, per_agent: int | None, seed:
 
 
 async def qa_index(request: Request) -> Response:
-    refused = refuse(request, QA_ROLES, "质检只对质检员、班组长和值班主管开放。")
-    if refused:
-        return refused
+    stop = refused_or_formless(request, QA_ROLES, "质检只对质检员、班组长和值班主管开放。")
+    if stop:
+        return stop
     studio, params = studio_of(request), request.query_params
     bundle = studio.bundle
-    if not bundle.evaluations:
-        return no_form(request)
     tz = render.zone(bundle)
     sampling = params.get("action") == "sample"
     if sampling and not params.get("seed"):
@@ -326,11 +327,9 @@ def call_view(request: Request, call: qa.AnsweredCall) -> dict:
 async def load_call(request: Request) -> tuple[qa.AnsweredCall | None, Response | None]:
     from studio.screens import message
 
-    refused = refuse(request, QA_ROLES, "给通话评分只对质检员、班组长和值班主管开放。")
-    if refused:
-        return None, refused
-    if not request.app.state.studio.bundle.evaluations:
-        return None, no_form(request)
+    stop = refused_or_formless(request, QA_ROLES, "给通话评分只对质检员、班组长和值班主管开放。")
+    if stop:
+        return None, stop
     call = await in_database(request, qa.answered_call, request.path_params["call_id"])
     if call is None:
         return None, message(request, "找不到通话", f"没有编号为 {request.path_params['call_id']} 且由坐席接听的通话。",
@@ -501,13 +500,11 @@ def trend_view(bundle: ir.Bundle, evaluation: ir.Evaluation, trend: list[dict], 
 
 
 async def trends(request: Request) -> Response:
-    refused = refuse(request, TREND_ROLES, "质检趋势只对班组长和值班主管开放。")
-    if refused:
-        return refused
+    stop = refused_or_formless(request, TREND_ROLES, "质检趋势只对班组长和值班主管开放。")
+    if stop:
+        return stop
     studio, params = studio_of(request), request.query_params
     bundle = studio.bundle
-    if not bundle.evaluations:
-        return no_form(request)
     tz = render.zone(bundle)
     form = {k: params.get(k) or "" for k in ("from", "to", "interval", "agent", "evaluation")}
     context = {"title": "质检趋势", "current": "qa", "form": form, "intervals": TREND_INTERVALS,

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient  # noqa: E402
 from runtime import versions  # noqa: E402
 from studio.app import create_app  # noqa: E402
 from test_studio_app import MONDAY_10, Clock, log_in, studio_app  # noqa: E402
+from test_studio_workspace import supervisor  # noqa: E402
 
 HOTLINE = "flows/hotline.flow"
 OLD_GREETING = "您好,欢迎致电星海通信客服热线。"
@@ -47,14 +48,6 @@ def app(tmp_path):
 @pytest.fixture
 def project(app) -> Path:
     return app.state.studio.project
-
-
-def supervisor(app) -> tuple[TestClient, str]:
-    client = TestClient(app)
-    log_in(client, "zhou_qiang")
-    page = client.get("/workspace/publish")
-    assert page.status_code == 200, page.text
-    return client, re.search(r'"X-CSRF-Token": "([^"]+)"', page.text).group(1)
 
 
 def edit(project: Path, path: str, old: str, new: str) -> None:

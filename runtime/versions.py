@@ -97,8 +97,14 @@ def publish(engine: Engine, bundle: ir.Bundle, sources: dict[str, str], *, by: s
             note: str = "", kind: str = "publish") -> int:
     """Record and activate in one transaction; the new version's number."""
     with engine.begin() as connection:
-        number = record(connection, bundle, sources, by=by, at=at, note=note)
-        activate(connection, number, kind=kind, by=by, at=at)
+        return publish_in(connection, bundle, sources, by=by, at=at, note=note, kind=kind)
+
+
+def publish_in(connection: Connection, bundle: ir.Bundle, sources: dict[str, str], *, by: str, at: dt.datetime,
+               note: str = "", kind: str = "publish") -> int:
+    """Record and activate in the caller's transaction; the new version's number."""
+    number = record(connection, bundle, sources, by=by, at=at, note=note)
+    activate(connection, number, kind=kind, by=by, at=at)
     return number
 
 

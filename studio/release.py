@@ -248,11 +248,16 @@ def publish(engine: Engine, candidate: Candidate, *, by: str, at: dt.datetime, n
 
     if candidate.blockers:
         raise PublishRefused(candidate.blockers)
+    published: list[int] = []
+
+    def record(connection) -> None:     # in the migration's transaction: the tables and the version together
+        published.append(versions.publish_in(connection, candidate.bundle, candidate.sources, by=by, at=at,
+                                             note=note))
     try:
-        migrate(engine, candidate.bundle, now=lambda: at)
+        migrate(engine, candidate.bundle, now=lambda: at, then=record)
     except MigrationRefused as refused:
         raise PublishRefused([f"数据库迁移会丢失数据,不能发布:{m}" for m in refused.messages]) from None
-    return versions.publish(engine, candidate.bundle, candidate.sources, by=by, at=at, note=note)
+    return published[0]
 
 
 def roll_back(engine: Engine, number: int, *, by: str, at: dt.datetime) -> ir.Bundle:
@@ -269,12 +274,11 @@ def roll_back(engine: Engine, number: int, *, by: str, at: dt.datetime) -> ir.Bu
     except versions.VersionError as error:
         raise PublishRefused([str(error)]) from None
     try:
-        migrate(engine, bundle, now=lambda: at)
+        migrate(engine, bundle, now=lambda: at,
+                then=lambda connection: versions.activate(connection, number, kind="rollback", by=by, at=at))
     except MigrationRefused as refused:
         raise PublishRefused([f"回滚到版本 {number} 需要把数据库改回当时的结构,这会丢失数据:{m}"
                               for m in refused.messages]) from None
-    with engine.begin() as connection:
-        versions.activate(connection, number, kind="rollback", by=by, at=at)
     return bundle
 
 

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect as sa_inspect
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -224,3 +225,28 @@ def test_a_comment_alone_is_a_version_too_with_no_change_to_the_flows(app, proje
     before = app.state.studio.bundle.hash
     assert client.post("/workspace/publish", data={"csrf_token": token}, follow_redirects=False).status_code == 303
     assert live_number(app) == 2 and app.state.studio.bundle.hash == before
+
+
+def test_a_version_that_cannot_be_recorded_leaves_the_tables_as_they_were(app, project, monkeypatch):
+    """The migration and the version it serves are one transaction: when recording the version
+    fails, the new column is not there either, and the live version stays."""
+    from runtime.crm import migrate
+    from studio import release
+
+    edit(project, "schemas/customer.schema", '    notes: text max 500 label "备注"\n',
+         '    notes: text max 500 label "备注"\n    wechat: text max 40 label "微信"\n')
+    engine = app.state.studio.engine
+    candidate = release.check(project, engine)
+    assert not candidate.blockers
+    deployed = len(migrate.history(engine))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the disk is full")
+    monkeypatch.setattr(versions, "publish_in", broken)
+    with pytest.raises(RuntimeError):
+        release.publish(engine, candidate, by="zhou_qiang", at=MONDAY_10)
+    assert len(migrate.history(engine)) == deployed
+    with engine.connect() as connection:
+        columns = {c["name"] for c in sa_inspect(connection).get_columns("crm_customer")}
+    assert "wechat" not in columns and "notes" in columns
+    assert live_number(app) == 1

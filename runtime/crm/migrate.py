@@ -82,31 +82,42 @@ class Version:
 
 
 def migrate(engine: Engine, bundle: ir.Bundle, *, allow_loss: bool = False, dry_run: bool = False,
-            now: Callable[[], dt.datetime] = utcnow) -> MigrationReport:
+            now: Callable[[], dt.datetime] = utcnow,
+            then: Callable[[Connection], object] | None = None) -> MigrationReport:
     """Bring the CRM's tables to the bundle's entities; raises MigrationRefused, changing nothing,
-    when the change could lose data (unless allowed) or the data does not fit the new rules."""
+    when the change could lose data (unless allowed) or the data does not fit the new rules.
+    `then(connection)` runs in the same transaction after the migration (recording the version
+    that uses these tables, say), so both happen or neither."""
     with _transaction(engine, commit=not dry_run) as connection:
-        latest = _latest(connection)
-        version = latest.version + 1 if latest else 1
-        entities, workflows = _deployable(bundle)
-        plan = sd.diff(latest.entities if latest else None, entities,
-                       deployed_workflows=latest.workflows if latest else None, workflows=workflows)
-        refusals = plan.refusals(version, allow_loss)
-        if refusals:
-            raise MigrationRefused(refusals)
-        work = _Migration(connection, bundle, plan, version)
-        changes = work.create_all() if latest is None else work.apply()
-        changes += work.store_tables() + work.search()
-        unchanged = latest is not None and _as_json(latest.entities) == _as_json(entities) \
-            and _as_json(latest.workflows) == _as_json(workflows)
-        if not changes and unchanged:
-            return MigrationReport(version=latest.version, changes=[], dry_run=dry_run)
-        changes = changes or ["labels and other details that need no change to the tables"]
-        connection.execute(insert(versions_table).values(
-            version=version, applied_at=now(), bundle_hash=bundle.hash, entities=_as_json(entities),
-            workflows=_as_json(workflows), changes="\n".join(changes)))
-        return MigrationReport(version=version, changes=changes, backups=work.backups, first=latest is None,
-                               applied=not dry_run, dry_run=dry_run)
+        report = _migrate(connection, bundle, allow_loss, dry_run, now)
+        if then is not None:
+            then(connection)
+        return report
+
+
+def _migrate(connection: Connection, bundle: ir.Bundle, allow_loss: bool, dry_run: bool,
+             now: Callable[[], dt.datetime]) -> MigrationReport:
+    latest = _latest(connection)
+    version = latest.version + 1 if latest else 1
+    entities, workflows = _deployable(bundle)
+    plan = sd.diff(latest.entities if latest else None, entities,
+                   deployed_workflows=latest.workflows if latest else None, workflows=workflows)
+    refusals = plan.refusals(version, allow_loss)
+    if refusals:
+        raise MigrationRefused(refusals)
+    work = _Migration(connection, bundle, plan, version)
+    changes = work.create_all() if latest is None else work.apply()
+    changes += work.store_tables() + work.search()
+    unchanged = latest is not None and _as_json(latest.entities) == _as_json(entities) \
+        and _as_json(latest.workflows) == _as_json(workflows)
+    if not changes and unchanged:
+        return MigrationReport(version=latest.version, changes=[], dry_run=dry_run)
+    changes = changes or ["labels and other details that need no change to the tables"]
+    connection.execute(insert(versions_table).values(
+        version=version, applied_at=now(), bundle_hash=bundle.hash, entities=_as_json(entities),
+        workflows=_as_json(workflows), changes="\n".join(changes)))
+    return MigrationReport(version=version, changes=changes, backups=work.backups, first=latest is None,
+                           applied=not dry_run, dry_run=dry_run)
 
 
 def history(engine: Engine) -> list[Version]:

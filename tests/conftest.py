@@ -14,6 +14,21 @@ import pytest
 POSTGRES = os.environ.get("FLOWDESK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def quick_password_hashes():
+    """Studios made in the tests hash passwords with small argon2 parameters, as
+    tests/test_crm_users.py does: hundreds of test studios each set a password for every agent,
+    and argon2-cffi's defaults (about 0.2 s a hash here) would spend minutes of the suite on it.
+    The hashes are still argon2id, verified for real; the product keeps the defaults."""
+    from argon2 import PasswordHasher
+
+    from runtime.crm import users
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(users, "PasswordHasher", lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        yield
+
+
 @contextlib.contextmanager
 def postgres_schema(prefix: str = "t"):
     """A PostgreSQL schema of its own (others' tests share the database), dropped afterwards:

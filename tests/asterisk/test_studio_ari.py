@@ -1,7 +1,8 @@
 """The studio's agent desktop on the sandbox Asterisk: a real caller dials the hotline and presses
 0, the ready agent's desktop pops with the caller's number and the customer's name from the
 studio's CRM the moment the ACD rings the agent's phone, shows the call connected when the phone
-is answered, and after-call work when it is hung up.  The studio is the real app on a real
+is answered, and after-call work when it is hung up.  Meanwhile a supervisor's wallboard is
+pushed the agent ringing, then on the call, then the call answered in today's figures.  The studio is the real app on a real
 uvicorn server; the call centre is `studio.telephony_ari` on the ARI application `flowdesk`."""
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def studio_app(asterisk, tmp_path: Path):
     app.state.ari = settings  # where `flowdesk studio --telephony asterisk` keeps them
     studio = app.state.studio
     studio.store.create(SYSTEM, "Customer", {"name": "王小明", "phone": CUSTOMER_PHONE, "plan": "畅享 99"})
-    studio.accounts.set_password("li_na", PASSWORD)
+    for user in ("li_na", "zhou_qiang"):
+        studio.accounts.set_password(user, PASSWORD)
     return app
 
 
@@ -62,17 +64,17 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
-async def log_in(client: httpx.AsyncClient, agent: str) -> str:
-    page = await client.get("/login")
-    response = await client.post("/login", data={"user": agent, "password": PASSWORD, "csrf_token": csrf_of(page.text),
-                                                 "next": "/desktop"})
+async def log_in(client: httpx.AsyncClient, user: str, page: str = "/desktop") -> str:
+    form = await client.get("/login")
+    response = await client.post("/login", data={"user": user, "password": PASSWORD, "csrf_token": csrf_of(form.text),
+                                                 "next": page})
     assert response.status_code == 303, response.text
-    return csrf_of((await client.get("/desktop")).text)
+    return csrf_of((await client.get(page)).text)
 
 
-async def read_events(client: httpx.AsyncClient, inbox: asyncio.Queue) -> None:
-    """The desktop's Server-Sent Events as (event, data, time received)."""
-    async with client.stream("GET", "/desktop/events", timeout=httpx.Timeout(10, read=None)) as stream:
+async def read_events(client: httpx.AsyncClient, inbox: asyncio.Queue, path: str = "/desktop/events") -> None:
+    """A page's Server-Sent Events as (event, data, time received)."""
+    async with client.stream("GET", path, timeout=httpx.Timeout(10, read=None)) as stream:
         event, data = None, []
         async for line in stream.aiter_lines():
             if line.startswith("event: "):
@@ -94,6 +96,22 @@ async def next_event(inbox: asyncio.Queue, kind: str, has: str = "", timeout: fl
     return await asyncio.wait_for(wanted(), timeout)
 
 
+def general(board: str, column: str) -> int:
+    """A figure of the general queue's line on a pushed wallboard."""
+    line = re.search(r'<tr data-queue="general"[^>]*>(.*?)</tr>', board, re.S).group(1)
+    return int(re.search(rf'class="{column}[^"]*" data-value="(\d+)"', line).group(1))
+
+
+async def next_board(inbox: asyncio.Queue, wanted, timeout: float = 10) -> str:
+    """The next wallboard pushed for which `wanted(board)` holds."""
+    async def find():
+        while True:
+            event, data, _ = await inbox.get()
+            if event == "board" and wanted(data):
+                return data
+    return await asyncio.wait_for(find(), timeout)
+
+
 def test_a_real_call_pops_the_desktop_connects_and_ends_in_after_call_work(asterisk, tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWDESK_SECRET", "studio-ari-tests")
     app = studio_app(asterisk, tmp_path)
@@ -109,9 +127,13 @@ def test_a_real_call_pops_the_desktop_connects_and_ends_in_after_call_work(aster
         inbox: asyncio.Queue = asyncio.Queue()
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client, \
+                    httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as supervisor, \
                     phones_for(asterisk) as phones:
                 token = await log_in(client, "li_na")
                 reader = asyncio.create_task(read_events(client, inbox))
+                await log_in(supervisor, "zhou_qiang", "/wallboard")
+                boards: asyncio.Queue = asyncio.Queue()
+                watcher = asyncio.create_task(read_events(supervisor, boards, "/wallboard/events"))
                 await next_event(inbox, "state", 'data-state="not_ready"')
                 ready = await client.post("/desktop/state", data={"action": "ready"}, headers={"X-CSRF-Token": token})
                 assert 'data-state="ready"' in ready.text
@@ -133,7 +155,12 @@ def test_a_real_call_pops_the_desktop_connects_and_ends_in_after_call_work(aster
                 assert CUSTOMER_PHONE in ringing and f'data-call-id="{call}"' in ringing
                 assert 'id="answer"' not in ringing and "请在话机上接听" in ringing  # the phone answers, not the page
 
+                await next_board(boards, lambda b: general(b, "agents-ringing") == 1)
+
                 await phone.answer()
+                on_call = await next_board(boards, lambda b: general(b, "agents-on_call") == 1)
+                assert general(on_call, "waiting") == 0 and general(on_call, "agents-ringing") == 0
+                assert general(on_call, "answered") == 1
                 talking, _ = await next_event(inbox, "call", 'class="call talking"')
                 assert CUSTOMER_PHONE in talking
                 assert live.state("li_na") == ("on_call", None)
@@ -144,8 +171,9 @@ def test_a_real_call_pops_the_desktop_connects_and_ends_in_after_call_work(aster
                 assert f'data-call-id="{call}"' in ended and "话后处理剩余" in wrap_up
                 await caller.hang_up()
                 await until(lambda: call not in live.edge.lanes, 15, "the call to end")
-                reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
+                for task in (reader, watcher):
+                    task.cancel()
+                await asyncio.gather(reader, watcher, return_exceptions=True)
         finally:
             server.should_exit = True
             await asyncio.wait_for(serving, 15)

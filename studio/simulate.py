@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -411,6 +412,15 @@ def _session(request: Request) -> Session | None:
     return sessions_of(request).get(auth.current_user(request).name, request.path_params["id"])
 
 
+def _own_call(request: Request, gone: Callable[[], Response]) -> tuple[Session | None, Response | None]:
+    """The user's call named in the address, or the page to show instead: refused, or `gone()`."""
+    refused = _refused(request)
+    if refused:
+        return None, refused
+    session = _session(request)
+    return (session, None) if session is not None else (None, gone())
+
+
 def _gone(request: Request, partial: bool) -> Response:
     from studio.screens import message, page
 
@@ -437,22 +447,16 @@ async def _panel(request: Request, session: Session, error: str | None = None, s
 
 
 async def call_page(request: Request) -> Response:
-    refused = _refused(request)
-    if refused:
-        return refused
-    session = _session(request)
-    if session is None:
-        return _gone(request, partial=False)
+    session, instead = _own_call(request, lambda: _gone(request, partial=False))
+    if instead:
+        return instead
     return await _panel(request, session, partial=False)
 
 
 async def act_endpoint(request: Request) -> Response:
-    refused = _refused(request)
-    if refused:
-        return refused
-    session = _session(request)
-    if session is None:
-        return _gone(request, partial=True)
+    session, instead = _own_call(request, lambda: _gone(request, partial=True))
+    if instead:
+        return instead
     form = await request.form()
     try:
         session.sim.feed(line_of(form, session.sim))
@@ -464,12 +468,9 @@ async def act_endpoint(request: Request) -> Response:
 
 
 async def speech_endpoint(request: Request) -> Response:
-    refused = _refused(request)
-    if refused:
-        return refused
-    session = _session(request)
-    if session is None:
-        return PlainTextResponse("这通模拟来电已不存在。", 404)
+    session, instead = _own_call(request, lambda: PlainTextResponse("这通模拟来电已不存在。", 404))
+    if instead:
+        return instead
     n = request.path_params["n"]
     entries = session.sim.entries
     if n >= len(entries) or entries[n].spoken is None:

@@ -270,16 +270,24 @@ async def _typed_form(request: Request) -> tuple[str, Path, str, str]:
     return path, target, text, str(form.get("base", ""))
 
 
+async def _typed_or_instead(request: Request) -> tuple[tuple[str, Path, str, str] | None, Response | None]:
+    """An editor's form as `_typed_form` reads it, or the page to show instead: refused, or a bad path."""
+    refused = refused_page(request)
+    if refused:
+        return None, refused
+    try:
+        return await _typed_form(request), None
+    except BadPath as error:
+        return None, bad_path_page(request, error)
+
+
 async def check_endpoint(request: Request) -> Response:
     from studio.screens import page
 
-    refused = refused_page(request)
-    if refused:
-        return refused
-    try:
-        path, target, text, _ = await _typed_form(request)
-    except BadPath as error:
-        return bad_path_page(request, error)
+    typed_in, instead = await _typed_or_instead(request)
+    if instead:
+        return instead
+    path, target, text, _ = typed_in
     studio = _studio(request)
     check = await asyncio.to_thread(check_text, studio.project, studio.bundle.environment, path, target, text)
     return page(request, "workspace_check.html", {"check": check, "path": path, "oob": True})
@@ -312,12 +320,12 @@ def save_text(project: Path, environment: str | None, path: str, target: Path, t
 
 
 async def save_endpoint(request: Request) -> Response:
-    refused = refused_page(request)
-    if refused:
-        return refused
-    try:
-        path, target, text, base = await _typed_form(request)
-        studio = _studio(request)
+    typed_in, instead = await _typed_or_instead(request)
+    if instead:
+        return instead
+    path, target, text, base = typed_in
+    studio = _studio(request)
+    try:       # the file can go between the form's check and the save
         saving = await asyncio.to_thread(save_text, studio.project, studio.bundle.environment, path, target, text, base)
     except BadPath as error:
         return bad_path_page(request, error)
@@ -329,13 +337,10 @@ async def save_endpoint(request: Request) -> Response:
 async def format_endpoint(request: Request) -> Response:
     from dsl.formatter import format_source
 
-    refused = refused_page(request)
-    if refused:
-        return refused
-    try:
-        path, target, text, base = await _typed_form(request)
-    except BadPath as error:
-        return bad_path_page(request, error)
+    typed_in, instead = await _typed_or_instead(request)
+    if instead:
+        return instead
+    path, target, text, base = typed_in
     formatted, _ = format_source(text, path)
     studio = _studio(request)
     shown = formatted if formatted is not None else text
